@@ -1,0 +1,1 @@
+"""otel-drift internals: import from the public modules instead."""

@@ -1,0 +1,86 @@
+"""Zero-code enablement: the ``opentelemetry_post_instrument`` hook.
+
+``opentelemetry-instrument`` runs distro, configurator, instrumentors and
+post-instrument hooks inside one ``try``: an exception from here would
+silently turn off *all* auto-instrumentation. So this hook never raises: a
+problem disables otel-drift alone, with one clear error log.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+from otel_drift import environment_variables as ev
+from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.load import load_expectations
+from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift._internal.settings import Settings, settings_from_env
+from otel_drift._internal.signals import ConsoleReporter
+
+_logger = logging.getLogger("otel_drift")
+
+_active: DriftSpanProcessor | None = None
+
+
+def active_processor() -> DriftSpanProcessor | None:
+    """The processor attached by ``opentelemetry-instrument``, if any."""
+    return _active
+
+
+def post_instrument(**_kwargs: object) -> None:
+    """Attach a DriftSpanProcessor to the SDK TracerProvider. Never raises."""
+    try:
+        _install(settings_from_env())
+    except Exception:
+        _logger.exception(
+            "otel-drift: could not start; drift detection is off "
+            "(the application and the rest of OpenTelemetry keep running)"
+        )
+
+
+def _install(settings: Settings) -> None:
+    global _active  # noqa: PLW0603 - one processor per process, by design
+    if not settings.enabled:
+        _logger.debug("otel-drift: %s=false, not attaching", ev.OTEL_DRIFT_ENABLED)
+        return
+    if settings.expectations_path is None:
+        _logger.debug("otel-drift: %s is not set, not attaching", ev.OTEL_DRIFT_EXPECTATIONS)
+        return
+    if _active is not None:
+        return
+    try:
+        expectations = load_expectations(settings.expectations_path)
+    except ExpectationsError as error:
+        _logger.error(
+            "otel-drift is disabled: the expectations file named by %s is invalid.\n%s",
+            ev.OTEL_DRIFT_EXPECTATIONS,
+            error,
+        )
+        return
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        _logger.error(
+            "otel-drift is disabled: the global TracerProvider is %s, not the OpenTelemetry "
+            "SDK's. Run under opentelemetry-instrument with a traces exporter configured "
+            "(OTEL_TRACES_EXPORTER, not 'none'), or add DriftSpanProcessor to your own "
+            "SDK TracerProvider.",
+            type(provider).__name__,
+        )
+        return
+    processor = DriftSpanProcessor(expectations, settings=settings)
+    if settings.console:
+        processor.engine.add_listener(ConsoleReporter())
+    provider.add_span_processor(processor)
+    # atexit runs handlers last-registered first: this evaluates the last
+    # window before the SDK providers (registered earlier) flush and close.
+    atexit.register(processor.shutdown)
+    _active = processor
+    _logger.info(
+        "otel-drift: watching %d expectations from %s",
+        len(expectations.expectations),
+        settings.expectations_path,
+    )

@@ -1,0 +1,30 @@
+"""L-infinity (Chebyshev) distance between fractions.
+
+With ``p`` the baseline fractions and ``q`` the observed fractions::
+
+    Linf(p, q) = max_i |p_i - q_i|
+
+It lies in ``[0, 1]`` and reads directly as "the largest change in any one
+bin's share", which makes it the easiest score to explain in an alert. Zero
+bins need no smoothing.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(5)
+>>> expected = np.array([0.6, 0.3, 0.1])
+>>> observed = rng.multinomial(400, [0.45, 0.35, 0.2]).astype(float)
+>>> round(linf(expected, observed).score, 4)
+0.1225
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._inputs import FloatArray, fractions
+from .result import DetectorResult
+
+
+def linf(expected: FloatArray, observed: FloatArray) -> DetectorResult:
+    """Largest absolute difference between ``observed`` and ``expected`` fractions."""
+    p, q, _ = fractions(expected, observed)
+    return DetectorResult(score=float(np.max(np.abs(p - q))))

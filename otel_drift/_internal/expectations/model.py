@@ -1,0 +1,183 @@
+"""The typed, validated form of an expectations file.
+
+Everything the engine needs is resolved here once, at load time: defaults
+filled in, quantile baselines turned into bins, method names checked. The
+hot path and the worker never look at the raw YAML again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+SpanKindName = Literal["internal", "server", "client", "producer", "consumer"]
+AttributeScalar = str | bool | int | float
+ValueKind = Literal["numeric", "categorical"]
+DurationUnit = Literal["ns", "us", "ms", "s"]
+
+#: Where a watched value comes from.
+#: ``attribute``: the first present of ``Source.attributes``;
+#: ``span.duration``: end - start, in ``Source.unit``;
+#: ``span.status``: "UNSET", "OK" or "ERROR";
+#: ``http.status_class``: "2xx", "4xx", ... derived from the first present of
+#: ``Source.attributes`` (default: the new and the old HTTP status attribute).
+SourceKind = Literal["attribute", "span.duration", "span.status", "http.status_class"]
+
+DEFAULT_STATUS_CODE_ATTRIBUTES: tuple[str, ...] = ("http.response.status_code", "http.status_code")
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """What a drift method applies to and its default thresholds.
+
+    ``threshold_kind`` says how ``warning``/``critical`` read:
+    ``"distance"``: the score at or above which the level is reached;
+    ``"alpha"``: a significance level, reached when the test's p-value is at or
+    below it (the score is then the test statistic);
+    ``"h"``: a CUSUM decision interval in baseline standard deviations.
+    """
+
+    numeric: bool
+    categorical: bool
+    warning: float
+    critical: float
+    threshold_kind: Literal["distance", "alpha", "h"]
+
+
+#: The drift methods an expectations file may name, one detector module each.
+METHODS: Mapping[str, MethodInfo] = {
+    "psi": MethodInfo(True, True, 0.1, 0.25, "distance"),
+    "jensen_shannon": MethodInfo(True, True, 0.1, 0.2, "distance"),
+    "wasserstein": MethodInfo(True, False, 0.1, 0.2, "distance"),
+    "ks": MethodInfo(True, False, 0.05, 0.01, "alpha"),
+    "chi_square": MethodInfo(True, True, 0.05, 0.01, "alpha"),
+    "hellinger": MethodInfo(True, True, 0.1, 0.2, "distance"),
+    "linf": MethodInfo(True, True, 0.1, 0.2, "distance"),
+    "cusum": MethodInfo(True, False, 4.0, 5.0, "h"),
+}
+
+DEFAULT_NUMERIC_METHOD = "psi"
+DEFAULT_CATEGORICAL_METHOD = "jensen_shannon"
+DEFAULT_WINDOW_SPANS = 1000
+DEFAULT_MIN_SAMPLES = 100
+#: Hysteresis defaults: a level is raised after one window at or above it and
+#: cleared after two consecutive windows below it, so a single noisy window
+#: cannot make the status flap.
+DEFAULT_RAISE_AFTER = 1
+DEFAULT_CLEAR_AFTER = 2
+
+
+@dataclass(frozen=True)
+class Match:
+    """Which finished spans an expectation applies to. Every given field must hold."""
+
+    span_name: str | None = None
+    span_name_regex: str | None = None
+    span_kind: SpanKindName | None = None
+    scope: str | None = None
+    scope_regex: str | None = None
+    attributes: Mapping[str, AttributeScalar] = field(default_factory=dict)
+    attribute_regexes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window closes after ``spans`` matched spans or ``seconds`` seconds, whichever first."""
+
+    spans: int | None = DEFAULT_WINDOW_SPANS
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: SourceKind
+    attributes: tuple[str, ...] = ()
+    unit: DurationUnit = "ms"
+
+
+@dataclass(frozen=True)
+class BinnedBaseline:
+    """A numeric baseline: ``len(edges) == len(fractions) + 1``, fractions sum to 1.
+
+    ``mean``/``std`` are given or derived from bin midpoints; ``samples`` is the
+    size of the reference sample when known (used by two-sample tests).
+    """
+
+    edges: tuple[float, ...]
+    fractions: tuple[float, ...]
+    mean: float
+    std: float
+    samples: int | None = None
+
+
+@dataclass(frozen=True)
+class CategoricalBaseline:
+    """Category frequencies summing to 1; keys are the string form of values."""
+
+    categories: Mapping[str, float]
+    samples: int | None = None
+
+
+Baseline = BinnedBaseline | CategoricalBaseline
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard rules on every single value; a break is a violation, not drift."""
+
+    min: float | None = None
+    max: float | None = None
+    allowed: frozenset[str] | None = None
+    required: bool = False
+    type: Literal["number", "integer", "string", "boolean"] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return (
+            self.min is None
+            and self.max is None
+            and self.allowed is None
+            and not self.required
+            and self.type is None
+        )
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One watched value of an expectation."""
+
+    name: str
+    source: Source
+    kind: ValueKind
+    baseline: Baseline | None
+    method: str
+    warning: float
+    critical: float
+    constraints: Constraints = field(default_factory=Constraints)
+    #: CUSUM allowance k, in baseline standard deviations.
+    cusum_k: float = 0.5
+
+
+@dataclass(frozen=True)
+class Hysteresis:
+    raise_after: int = DEFAULT_RAISE_AFTER
+    clear_after: int = DEFAULT_CLEAR_AFTER
+
+
+@dataclass(frozen=True)
+class Expectation:
+    name: str
+    match: Match
+    watch: tuple[Watch, ...]
+    window: Window = field(default_factory=Window)
+    min_samples: int = DEFAULT_MIN_SAMPLES
+    hysteresis: Hysteresis = field(default_factory=Hysteresis)
+
+
+@dataclass(frozen=True)
+class ExpectationsFile:
+    version: int
+    expectations: tuple[Expectation, ...]
+    #: Where it was read from ("<string>" when loaded from text).
+    path: str = "<string>"

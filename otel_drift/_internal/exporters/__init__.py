@@ -1,0 +1,1 @@
+"""Exporters that write otel-drift telemetry somewhere other than an OTLP endpoint."""

@@ -1,0 +1,182 @@
+"""Compiled span selectors: which expectations does a finished span feed?
+
+The conditions on a span's name, kind and instrumentation scope depend only on
+those three values, which repeat endlessly in a service (one per route and
+operation). So they are evaluated once per distinct triple and the result, a
+``Plan``, is cached. A plan holds what is left to check against the span's
+attributes, indexed so that expectations keyed on an attribute value
+(``http.route: /checkout``) cost one dict lookup however many there are.
+
+A span that matches nothing costs a tuple, a dict lookup and a truth test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from opentelemetry.trace import SpanKind
+
+from otel_drift._internal.expectations.model import AttributeScalar, Expectation
+
+#: Our own spans (evaluations, violations) never feed the engine back.
+OWN_SCOPE = "otel_drift"
+
+_KINDS: Mapping[str, SpanKind] = {
+    "internal": SpanKind.INTERNAL,
+    "server": SpanKind.SERVER,
+    "client": SpanKind.CLIENT,
+    "producer": SpanKind.PRODUCER,
+    "consumer": SpanKind.CONSUMER,
+}
+
+#: Distinct (name, kind, scope) triples remembered; a service that puts ids
+#: in span names would otherwise grow the cache without bound.
+MAX_CACHED_PLANS = 4096
+
+PlanKey = tuple[str, SpanKind, str]
+
+
+@dataclass(frozen=True)
+class _Residual:
+    """Attribute conditions still to check once a candidate is found."""
+
+    index: int
+    equals: tuple[tuple[str, AttributeScalar], ...]
+    regexes: tuple[tuple[str, re.Pattern[str]], ...]
+
+    def holds(self, attributes: Mapping[str, object]) -> bool:
+        for key, expected in self.equals:
+            if not _equal(attributes.get(key), expected):
+                return False
+        for key, pattern in self.regexes:
+            value = attributes.get(key)
+            if value is None or pattern.search(str(value)) is None:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to check for spans of one (name, kind, scope)."""
+
+    unkeyed: tuple[_Residual, ...]
+    #: (attribute, {value: candidates}) for expectations with an equality condition.
+    keyed: tuple[tuple[str, Mapping[AttributeScalar, tuple[_Residual, ...]]], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.unkeyed or self.keyed)
+
+    def matches(self, attributes: Mapping[str, object]) -> list[int]:
+        found = [r.index for r in self.unkeyed if r.holds(attributes)]
+        for key, table in self.keyed:
+            value = attributes.get(key)
+            if value is None:
+                continue
+            candidates = table.get(value)  # type: ignore[call-overload]
+            if candidates is None and type(value) is int:
+                # `http.status_code: "500"` written as a string still matches 500.
+                candidates = table.get(str(value))
+            if candidates:
+                found.extend(r.index for r in candidates if r.holds(attributes))
+        return found
+
+
+EMPTY_PLAN = Plan(unkeyed=(), keyed=())
+
+
+def _equal(actual: object, expected: AttributeScalar) -> bool:
+    if actual is None:
+        return False
+    if type(actual) is bool or type(expected) is bool:
+        # True == 1 in Python; a flag attribute must not match a count of one.
+        return actual is expected
+    if actual == expected:
+        return True
+    return type(actual) is int and isinstance(expected, str) and str(actual) == expected
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    index: int
+    span_name: str | None
+    span_name_regex: re.Pattern[str] | None
+    kind: SpanKind | None
+    scope: str | None
+    scope_regex: re.Pattern[str] | None
+    equals: tuple[tuple[str, AttributeScalar], ...]
+    regexes: tuple[tuple[str, re.Pattern[str]], ...]
+
+    def admits(self, key: PlanKey) -> bool:
+        name, kind, scope = key
+        if self.span_name is not None and name != self.span_name:
+            return False
+        if self.span_name_regex is not None and self.span_name_regex.search(name) is None:
+            return False
+        if self.kind is not None and kind is not self.kind:
+            return False
+        if self.scope is not None and scope != self.scope:
+            return False
+        return self.scope_regex is None or self.scope_regex.search(scope) is not None
+
+
+def _compile(index: int, expectation: Expectation) -> _Compiled:
+    match = expectation.match
+    return _Compiled(
+        index=index,
+        span_name=match.span_name,
+        span_name_regex=re.compile(match.span_name_regex) if match.span_name_regex else None,
+        kind=_KINDS[match.span_kind] if match.span_kind else None,
+        scope=match.scope,
+        scope_regex=re.compile(match.scope_regex) if match.scope_regex else None,
+        equals=tuple(match.attributes.items()),
+        regexes=tuple((k, re.compile(v)) for k, v in match.attribute_regexes.items()),
+    )
+
+
+class SpanMatcher:
+    """Finds the expectations a span feeds, with plans cached per (name, kind, scope)."""
+
+    def __init__(self, expectations: Sequence[Expectation]) -> None:
+        self._compiled = tuple(_compile(i, e) for i, e in enumerate(expectations))
+        self.plans: dict[PlanKey, Plan] = {}
+
+    def plan_for(self, key: PlanKey) -> Plan:
+        """Build (and cache) the plan for one (span name, kind, scope name)."""
+        plan = self._build(key)
+        if len(self.plans) >= MAX_CACHED_PLANS:
+            self.plans.clear()
+        self.plans[key] = plan
+        return plan
+
+    def match(self, name: str, kind: SpanKind, scope: str, attributes: Mapping[str, object]) -> list[int]:
+        key = (name, kind, scope)
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self.plan_for(key)
+        return plan.matches(attributes) if plan else []
+
+    def _build(self, key: PlanKey) -> Plan:
+        if key[2] == OWN_SCOPE:
+            return EMPTY_PLAN
+        unkeyed: list[_Residual] = []
+        keyed: dict[str, dict[AttributeScalar, list[_Residual]]] = {}
+        for compiled in self._compiled:
+            if not compiled.admits(key):
+                continue
+            if compiled.equals:
+                (attr, value), rest = compiled.equals[0], compiled.equals[1:]
+                residual = _Residual(compiled.index, rest, compiled.regexes)
+                keyed.setdefault(attr, {}).setdefault(value, []).append(residual)
+            else:
+                unkeyed.append(_Residual(compiled.index, (), compiled.regexes))
+        if not unkeyed and not keyed:
+            return EMPTY_PLAN
+        return Plan(
+            unkeyed=tuple(unkeyed),
+            keyed=tuple(
+                (attr, {value: tuple(rs) for value, rs in table.items()})
+                for attr, table in keyed.items()
+            ),
+        )

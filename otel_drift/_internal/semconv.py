@@ -1,0 +1,32 @@
+"""Names that users and backends see: the product's public contract, each defined once."""
+
+# Attributes (on metrics, spans and events).
+EXPECTATION = "drift.expectation"
+ATTRIBUTE = "drift.attribute"
+METHOD = "drift.method"
+RULE = "drift.rule"
+BIN = "drift.bin"
+OUTCOME = "drift.outcome"
+SCORE = "drift.score"
+STATUS = "drift.status"
+STATUS_NAME = "drift.status_name"
+LEVEL = "drift.level"
+WARNING = "drift.threshold.warning"
+CRITICAL = "drift.threshold.critical"
+VALUE = "drift.value"
+WINDOW_SPANS = "drift.window.spans"
+WINDOW_PARTIAL = "drift.window.partial"
+
+# Spans and events.
+EVALUATION_SPAN = "drift.evaluation"
+VIOLATION_SPAN = "drift.violation"
+DETECTED_EVENT = "drift.detected"
+
+# Metrics.
+METRIC_SCORE = "drift.score"
+METRIC_STATUS = "drift.status"
+METRIC_VIOLATIONS = "drift.violations"
+METRIC_OBSERVATIONS = "drift.observations"
+METRIC_DROPPED = "drift.dropped"
+METRIC_BIN_COUNT = "drift.bin.count"
+METRIC_BASELINE_FRACTION = "drift.baseline.fraction"

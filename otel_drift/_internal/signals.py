@@ -1,0 +1,290 @@
+"""What the engine finds, as ordinary OpenTelemetry signals.
+
+- ``EvaluationSpans``: one ``drift.evaluation`` span per closed window and
+  expectation, with each score and status as attributes and a
+  ``drift.detected`` event per drifting value, so drift is readable in Jaeger.
+- ``ViolationSpans``: a ``drift.violation`` child span inside the offending
+  request's trace (the processor cannot annotate a finished span), rate-limited.
+- ``DriftMetrics``: observable instruments read from the engine's state at
+  collection time, so nothing is recorded per span.
+- ``ConsoleReporter``: a line on stderr per status change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TextIO
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import NonRecordingSpan, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from otel_drift._internal import semconv as sc
+from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
+from otel_drift._internal.matching import OWN_SCOPE
+from otel_drift._internal.watch_state import WatchEvaluation
+from otel_drift.version import __version__
+
+STATUS_NAMES = ("ok", "warning", "critical")
+#: A string value in a violation span is shown only as a short hash of itself
+#: (raw values leave the process only as aggregates); numbers are shown.
+HASHED_VALUE_PREFIX = "sha256:"
+
+
+def _describe(evaluation: WatchEvaluation) -> str:
+    if evaluation.score is None:
+        return f"{evaluation.watch}: not enough data ({evaluation.samples} values)"
+    threshold = evaluation.critical if evaluation.level == 2 else evaluation.warning
+    return (
+        f"{evaluation.watch}: {STATUS_NAMES[evaluation.status]} "
+        f"({evaluation.method} {evaluation.score:.4g}, threshold {threshold:g}, "
+        f"{evaluation.samples} values)"
+    )
+
+
+def safe_value(value: object) -> AttributeValue:
+    """What a violation span may carry of a raw value.
+
+    >>> safe_value(12.5), safe_value(True), safe_value("secret")[:15]
+    (12.5, True, 'sha256:2bb80d53')
+    """
+    if type(value) in (int, float, bool):
+        return value  # type: ignore[return-value]
+    text = value if isinstance(value, str) else repr(type(value).__name__)
+    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
+    return HASHED_VALUE_PREFIX + digest
+
+
+class EvaluationSpans:
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(OWN_SCOPE, __version__, tracer_provider)
+
+    def __call__(self, window: WindowEvaluation) -> None:
+        attributes: dict[str, AttributeValue] = {
+            sc.EXPECTATION: window.expectation,
+            sc.STATUS: window.status,
+            sc.STATUS_NAME: STATUS_NAMES[window.status],
+            sc.WINDOW_SPANS: window.spans,
+            sc.WINDOW_PARTIAL: window.partial,
+        }
+        for evaluation in window.watches:
+            prefix = f"drift.watch.{evaluation.watch}"
+            attributes[f"{prefix}.method"] = evaluation.method
+            attributes[f"{prefix}.status"] = evaluation.status
+            attributes[f"{prefix}.samples"] = evaluation.samples
+            if evaluation.score is not None:
+                attributes[f"{prefix}.score"] = evaluation.score
+            if evaluation.p_value is not None:
+                attributes[f"{prefix}.p_value"] = evaluation.p_value
+        span = self._tracer.start_span(
+            sc.EVALUATION_SPAN, attributes=attributes, start_time=window.start_time_ns
+        )
+        critical: list[str] = []
+        for evaluation in window.watches:
+            if evaluation.status == 0 and evaluation.level == 0:
+                continue
+            event: dict[str, AttributeValue] = {
+                sc.ATTRIBUTE: evaluation.watch,
+                sc.METHOD: evaluation.method,
+                sc.STATUS: evaluation.status,
+                sc.STATUS_NAME: STATUS_NAMES[evaluation.status],
+                sc.LEVEL: evaluation.level,
+                sc.WARNING: evaluation.warning,
+                sc.CRITICAL: evaluation.critical,
+            }
+            if evaluation.score is not None:
+                event[sc.SCORE] = evaluation.score
+            span.add_event(sc.DETECTED_EVENT, event)
+            if evaluation.status == 2:
+                critical.append(_describe(evaluation))
+        if critical:
+            span.set_status(Status(StatusCode.ERROR, f"{window.expectation}: " + "; ".join(critical)))
+        span.end(end_time=window.end_time_ns)
+
+
+class ViolationSpans:
+    """Child spans of offending spans, at most ``per_second`` per process (token bucket)."""
+
+    def __init__(
+        self, per_second: float, tracer_provider: trace.TracerProvider | None = None
+    ) -> None:
+        self._tracer = trace.get_tracer(OWN_SCOPE, __version__, tracer_provider)
+        self._rate = per_second
+        self._tokens = per_second
+        self._last = time.monotonic()
+        self.suppressed = 0
+
+    def _take(self) -> bool:
+        now = time.monotonic()
+        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def __call__(self, violations: Sequence[Violation]) -> None:
+        for violation in violations:
+            if not self._take():
+                self.suppressed += 1
+                continue
+            parent = None
+            if violation.span_context is not None:
+                parent = trace.set_span_in_context(NonRecordingSpan(violation.span_context))
+            span = self._tracer.start_span(
+                sc.VIOLATION_SPAN,
+                context=parent,
+                attributes={
+                    sc.EXPECTATION: violation.expectation,
+                    sc.ATTRIBUTE: violation.watch,
+                    sc.RULE: violation.rule,
+                    sc.VALUE: safe_value(violation.value),
+                },
+            )
+            span.set_status(
+                Status(
+                    StatusCode.ERROR,
+                    f"{violation.expectation}.{violation.watch} broke rule {violation.rule!r}",
+                )
+            )
+            span.end()
+
+
+class DriftMetrics:
+    """The ``drift.*`` instruments, observed from the engine's state at collection time."""
+
+    def __init__(
+        self, engine: DriftEngine, meter_provider: metrics.MeterProvider | None = None
+    ) -> None:
+        self._engine = engine
+        meter = metrics.get_meter(OWN_SCOPE, __version__, meter_provider)
+        meter.create_observable_gauge(
+            sc.METRIC_SCORE, [self._scores], unit="1", description="Latest drift score per watched value."
+        )
+        meter.create_observable_gauge(
+            sc.METRIC_STATUS,
+            [self._statuses],
+            unit="1",
+            description="Drift status per watched value: 0 ok, 1 warning, 2 critical.",
+        )
+        meter.create_observable_counter(
+            sc.METRIC_VIOLATIONS,
+            [self._violations],
+            unit="{violation}",
+            description="Values that broke a hard constraint, per rule.",
+        )
+        meter.create_observable_counter(
+            sc.METRIC_OBSERVATIONS,
+            [self._observations],
+            unit="{value}",
+            description="Values seen per watched value, by outcome (valid, missing, invalid).",
+        )
+        meter.create_observable_counter(
+            sc.METRIC_DROPPED,
+            [self._dropped],
+            unit="{span}",
+            description="Matched spans (or batch rows) dropped because the queue was full.",
+        )
+        meter.create_observable_counter(
+            sc.METRIC_BIN_COUNT,
+            [self._bins],
+            unit="{value}",
+            description="Values per baseline bin or category; sum across replicas for fleet drift.",
+        )
+        meter.create_observable_gauge(
+            sc.METRIC_BASELINE_FRACTION,
+            [self._baseline],
+            unit="1",
+            description="The baseline's expected fraction per bin or category.",
+        )
+
+    @staticmethod
+    def _base(state_expectation: str, watch: str) -> dict[str, AttributeValue]:
+        return {sc.EXPECTATION: state_expectation, sc.ATTRIBUTE: watch}
+
+    def _scores(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            last = state.last
+            if last is not None and last.score is not None:
+                attributes = self._base(state.expectation, state.watch.name)
+                attributes[sc.METHOD] = state.watch.method
+                yield Observation(last.score, attributes)
+
+    def _statuses(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            attributes = self._base(state.expectation, state.watch.name)
+            attributes[sc.METHOD] = state.watch.method
+            yield Observation(state.status, attributes)
+
+    def _violations(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            for rule, count in sorted(state.violations.items()):
+                attributes = self._base(state.expectation, state.watch.name)
+                attributes[sc.RULE] = rule
+                yield Observation(count, attributes)
+
+    def _observations(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            for outcome, count in (
+                ("valid", state.total_valid),
+                ("missing", state.total_missing),
+                ("invalid", state.total_invalid),
+            ):
+                attributes = self._base(state.expectation, state.watch.name)
+                attributes[sc.OUTCOME] = outcome
+                yield Observation(count, attributes)
+
+    def _dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
+        dropped = self._engine.dropped_by_expectation()
+        for expectation in self._engine.expectations.expectations:
+            yield Observation(dropped.get(expectation.name, 0), {sc.EXPECTATION: expectation.name})
+
+    def _bins(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            for name, count, _fraction in state.lifetime_bins():
+                attributes = self._base(state.expectation, state.watch.name)
+                attributes[sc.BIN] = name
+                yield Observation(count, attributes)
+
+    def _baseline(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for state in self._engine.snapshot() or []:
+            for name, _count, fraction in state.lifetime_bins():
+                attributes = self._base(state.expectation, state.watch.name)
+                attributes[sc.BIN] = name
+                yield Observation(fraction, attributes)
+
+
+class ConsoleReporter:
+    """Prints one line per status change (and per window when ``verbose``)."""
+
+    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
+        self._stream = stream
+        self._verbose = verbose
+        self._lock = threading.Lock()
+
+    def __call__(self, window: WindowEvaluation) -> None:
+        lines = []
+        for evaluation in window.watches:
+            changed = evaluation.status != evaluation.previous_status
+            if not (changed or self._verbose):
+                continue
+            arrow = (
+                f"{STATUS_NAMES[evaluation.previous_status]} -> {STATUS_NAMES[evaluation.status]}"
+                if changed
+                else STATUS_NAMES[evaluation.status]
+            )
+            score = "n/a" if evaluation.score is None else f"{evaluation.score:.4g}"
+            lines.append(
+                f"[otel-drift] {window.expectation}.{evaluation.watch}: {arrow} "
+                f"({evaluation.method}={score}, {evaluation.samples} values, window of {window.spans} spans)\n"
+            )
+        if lines:
+            stream = self._stream or sys.stderr
+            with self._lock:
+                stream.write("".join(lines))
+                stream.flush()
