@@ -180,7 +180,9 @@ class DriftEngine:
 
     # -- hot path ------------------------------------------------------------
 
-    def submit(self, index: int, span_context: SpanContext | None, values: tuple[object, ...]) -> None:
+    def submit(
+        self, index: int, span_context: SpanContext | None, values: tuple[object, ...]
+    ) -> None:
         """Queue one matched span's raw values. O(1), lock-free unless the queue is full."""
         queue = self._queue
         size = len(queue)
@@ -225,7 +227,7 @@ class DriftEngine:
                     n = length
                 elif length != n:
                     _logger.warning(
-                        "otel-drift: observe(%r): column %r has %d rows, expected %d; batch dropped",
+                        "otel-drift: observe(%r): column %r has %d rows, not %d; batch dropped",
                         expectation,
                         watch.name,
                         length,

@@ -150,7 +150,9 @@ class SpanMatcher:
         self.plans[key] = plan
         return plan
 
-    def match(self, name: str, kind: SpanKind, scope: str, attributes: Mapping[str, object]) -> list[int]:
+    def match(
+        self, name: str, kind: SpanKind, scope: str, attributes: Mapping[str, object]
+    ) -> list[int]:
         key = (name, kind, scope)
         plan = self.plans.get(key)
         if plan is None:

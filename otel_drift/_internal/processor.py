@@ -116,7 +116,9 @@ class DriftSpanProcessor(SpanProcessor):
                         values.append(value)
                     elif code == _DURATION:
                         end, start = span.end_time, span.start_time
-                        values.append(end - start if end is not None and start is not None else None)
+                        values.append(
+                            end - start if end is not None and start is not None else None
+                        )
                     else:
                         values.append(span.status.status_code)
                 self.engine.submit(index, span.context, tuple(values))

@@ -150,5 +150,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             defaults.violation_spans_per_second,
             "use a number >= 0 (0 turns violation spans off)",
         ),
-        console=_read(env, ev.OTEL_DRIFT_CONSOLE, _parse_bool, defaults.console, "use true or false"),
+        console=_read(
+            env, ev.OTEL_DRIFT_CONSOLE, _parse_bool, defaults.console, "use true or false"
+        ),
     )

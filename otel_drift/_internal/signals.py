@@ -103,7 +103,9 @@ class EvaluationSpans:
             if evaluation.status == 2:
                 critical.append(_describe(evaluation))
         if critical:
-            span.set_status(Status(StatusCode.ERROR, f"{window.expectation}: " + "; ".join(critical)))
+            span.set_status(
+                Status(StatusCode.ERROR, f"{window.expectation}: " + "; ".join(critical))
+            )
         span.end(end_time=window.end_time_ns)
 
 
@@ -164,7 +166,10 @@ class DriftMetrics:
         self._engine = engine
         meter = metrics.get_meter(OWN_SCOPE, __version__, meter_provider)
         meter.create_observable_gauge(
-            sc.METRIC_SCORE, [self._scores], unit="1", description="Latest drift score per watched value."
+            sc.METRIC_SCORE,
+            [self._scores],
+            unit="1",
+            description="Latest drift score per watched value.",
         )
         meter.create_observable_gauge(
             sc.METRIC_STATUS,
@@ -281,7 +286,8 @@ class ConsoleReporter:
             score = "n/a" if evaluation.score is None else f"{evaluation.score:.4g}"
             lines.append(
                 f"[otel-drift] {window.expectation}.{evaluation.watch}: {arrow} "
-                f"({evaluation.method}={score}, {evaluation.samples} values, window of {window.spans} spans)\n"
+                f"({evaluation.method}={score}, {evaluation.samples} values, "
+                f"window of {window.spans} spans)\n"
             )
         if lines:
             stream = self._stream or sys.stderr

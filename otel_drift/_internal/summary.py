@@ -100,7 +100,9 @@ def count_violations(path: Path) -> dict[tuple[str, str, str], int]:
     return counts
 
 
-def format_summary(records: list[EvaluationRecord], violations: Mapping[tuple[str, str, str], int]) -> str:
+def format_summary(
+    records: list[EvaluationRecord], violations: Mapping[tuple[str, str, str], int]
+) -> str:
     if not records:
         return "no drift.evaluation spans found\n"
     lines = []
@@ -112,7 +114,9 @@ def format_summary(records: list[EvaluationRecord], violations: Mapping[tuple[st
                 shown = "n/a" if score is None else f"{score:.3f}"
                 cells.append(f"{watch}={STATUS_NAMES[status]} ({method} {shown})")
             tail = " [partial]" if record.partial else ""
-            lines.append(f"  window {number + 1:>3} ({record.spans} spans){tail}: " + ", ".join(cells))
+            lines.append(
+                f"  window {number + 1:>3} ({record.spans} spans){tail}: " + ", ".join(cells)
+            )
     for (expectation, watch, rule), count in sorted(violations.items()):
         lines.append(f"violation spans: {expectation}.{watch} rule {rule!r}: {count}")
     return "\n".join(lines) + "\n"

@@ -142,7 +142,9 @@ def category_column(raw: Sequence[object]) -> CategoryColumn:
         else:
             kept.append(text)
             positions.append(position)
-    return CategoryColumn(kept, positions, len(missing), len(invalid), tuple(invalid), tuple(missing))
+    return CategoryColumn(
+        kept, positions, len(missing), len(invalid), tuple(invalid), tuple(missing)
+    )
 
 
 def status_class(value: object) -> object:

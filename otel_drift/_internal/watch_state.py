@@ -7,6 +7,7 @@ the window, updates the hysteresis and starts the next window.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -63,8 +64,12 @@ def bin_labels(edges: tuple[float, ...]) -> tuple[str, ...]:
     def fmt(x: float) -> str:
         return str(int(x)) if float(x).is_integer() else repr(float(x))
 
-    inner = [f"[{fmt(a)},{fmt(b)})" for a, b in zip(edges[:-2], edges[1:-1], strict=True)]
-    inner.append(f"[{fmt(edges[-2])},{fmt(edges[-1])}]")
+    last = len(edges) - 2
+    # Bins are half-open except the last, which holds its right edge too.
+    inner = [
+        f"[{fmt(low)},{fmt(high)}{']' if i == last else ')'}"
+        for i, (low, high) in enumerate(itertools.pairwise(edges))
+    ]
     return (UNDERFLOW_LABEL, *inner, OVERFLOW_LABEL)
 
 
@@ -216,7 +221,9 @@ class WatchState:
         result = self._score() if self.expected is not None or self.cusum else None
         previous = self.status
         if result is not None:
-            window_level = level(self.threshold_kind, result, self.watch.warning, self.watch.critical)
+            window_level = level(
+                self.threshold_kind, result, self.watch.warning, self.watch.critical
+            )
             self.status = self.hysteresis.update(window_level)
         else:
             window_level = 0

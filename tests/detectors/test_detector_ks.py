@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_sf_matches_scipy_kolmogorov() -> None:
 
 def test_sf_is_monotone() -> None:
     values = [kolmogorov_sf(lam) for lam in np.linspace(0.0, 4.0, 4001).tolist()]
-    assert all(b <= a for a, b in zip(values, values[1:], strict=False))
+    assert all(b <= a for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.parametrize("alpha", [1e-12, 1e-6, 0.001, 0.01, 0.05, 0.1, 0.5, 0.9, 0.999])

@@ -1,0 +1,220 @@
+"""DriftSpanProcessor with the real SDK: steady spans stay ok, drifted spans go critical."""
+
+from __future__ import annotations
+
+import numpy as np
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
+
+from otel_drift import Settings
+from tests.conftest import Pipeline, make_pipeline
+
+BIN_EDGES_MS = [0, 10, 25, 50, 100, 250, 1000]
+FRACTIONS = [0.20, 0.45, 0.25, 0.07, 0.02, 0.01]
+
+
+def _durations_ms(rng: np.random.Generator, n: int, scale: float = 1.0) -> np.ndarray:
+    bins = rng.choice(len(FRACTIONS), size=n, p=FRACTIONS)
+    low = np.array(BIN_EDGES_MS[:-1])[bins]
+    high = np.array(BIN_EDGES_MS[1:])[bins]
+    return rng.uniform(low, high) * scale
+
+
+def _emit(
+    pipeline: Pipeline,
+    durations_ms: np.ndarray,
+    statuses: list[int],
+    *,
+    route: str = "/checkout",
+    status_key: str = "http.status_code",
+) -> None:
+    tracer = pipeline.provider.get_tracer("opentelemetry.instrumentation.flask")
+    start = 1_700_000_000_000_000_000
+    for duration, status in zip(durations_ms, statuses, strict=True):
+        span = tracer.start_span(
+            f"GET {route}",
+            kind=SpanKind.SERVER,
+            attributes={"http.route": route, status_key: status},
+            start_time=start,
+        )
+        span.end(end_time=start + int(duration * 1e6))
+
+
+def _statuses(rng: np.random.Generator, n: int, p500: float) -> list[int]:
+    return [int(s) for s in rng.choice([200, 404, 500], size=n, p=[0.98 - p500, 0.02, p500])]
+
+
+def _evaluations(pipeline: Pipeline) -> list[ReadableSpan]:
+    return [s for s in pipeline.spans.get_finished_spans() if s.name == "drift.evaluation"]
+
+
+def test_steady_traffic_stays_ok(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(1)
+    _emit(pipeline, _durations_ms(rng, 2000), _statuses(rng, 2000, 0.01))
+    assert pipeline.processor.force_flush()
+    evaluations = _evaluations(pipeline)
+    assert len(evaluations) == 4  # 2000 spans / windows of 500
+    for span in evaluations:
+        assert span.attributes is not None
+        assert span.attributes["drift.status"] == 0, span.attributes
+        assert span.attributes["drift.window.spans"] == 500
+    assert pipeline.processor.engine.status("checkout", "latency") == 0
+    assert pipeline.processor.engine.status("checkout", "status") == 0
+
+
+def test_slow_and_failing_checkout_goes_critical(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(2)
+    _emit(pipeline, _durations_ms(rng, 1000), _statuses(rng, 1000, 0.01))
+    _emit(pipeline, _durations_ms(rng, 1000, scale=4.0), _statuses(rng, 1000, 0.2))
+    assert pipeline.processor.force_flush()
+    evaluations = _evaluations(pipeline)
+    statuses = [s.attributes["drift.status"] for s in evaluations if s.attributes]
+    assert statuses == [0, 0, 2, 2]
+    last = evaluations[-1]
+    assert last.attributes is not None
+    assert last.attributes["drift.watch.latency.status"] == 2
+    assert last.attributes["drift.watch.status.status"] == 2
+    assert float(last.attributes["drift.watch.latency.score"]) > 0.25  # type: ignore[arg-type]
+    assert {e.attributes["drift.attribute"] for e in last.events if e.attributes} == {
+        "latency",
+        "status",
+    }
+    assert not last.status.is_ok
+    # The metrics say the same.
+    status_points = pipeline.metric_points("drift.status")
+    assert {(a["drift.attribute"], v) for a, v in status_points} == {("latency", 2), ("status", 2)}
+    assert {a["drift.method"] for a, _ in status_points} == {"psi", "jensen_shannon"}
+
+
+def test_new_semconv_status_attribute_and_non_matching_spans(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(3)
+    _emit(pipeline, _durations_ms(rng, 300), _statuses(rng, 300, 0.01), route="/catalog")
+    _emit(
+        pipeline,
+        _durations_ms(rng, 600),
+        _statuses(rng, 600, 0.01),
+        status_key="http.response.status_code",
+    )
+    assert pipeline.processor.force_flush()
+    observations = {
+        (a["drift.attribute"], a["drift.outcome"]): v
+        for a, v in pipeline.metric_points("drift.observations")
+    }
+    # Only the 600 /checkout spans count, and the new attribute name is read.
+    assert observations[("status", "valid")] == 600
+    assert observations[("latency", "valid")] == 600
+    assert observations[("status", "missing")] == 0
+
+
+def test_disallowed_status_is_a_violation_inside_its_trace(pipeline: Pipeline) -> None:
+    tracer = pipeline.provider.get_tracer("opentelemetry.instrumentation.flask")
+    with tracer.start_as_current_span(
+        "GET /checkout",
+        kind=SpanKind.SERVER,
+        attributes={"http.route": "/checkout", "http.status_code": 503},
+    ) as offending:
+        pass
+    assert pipeline.processor.force_flush()
+    violations = [s for s in pipeline.spans.get_finished_spans() if s.name == "drift.violation"]
+    assert len(violations) == 1
+    violation = violations[0]
+    assert violation.context is not None and violation.parent is not None
+    assert violation.context.trace_id == offending.get_span_context().trace_id
+    assert violation.parent.span_id == offending.get_span_context().span_id
+    assert violation.attributes is not None
+    assert violation.attributes["drift.rule"] == "allowed"
+    assert violation.attributes["drift.value"] == "503" or str(
+        violation.attributes["drift.value"]
+    ).startswith("sha256:")
+    counts = {
+        (a["drift.attribute"], a["drift.rule"]): v
+        for a, v in pipeline.metric_points("drift.violations")
+    }
+    assert counts == {("status", "allowed"): 1}
+
+
+def test_violation_spans_are_rate_limited_but_all_counted(example_text: str) -> None:
+    pipeline = make_pipeline(
+        example_text, Settings(flush_interval_s=0.05, violation_spans_per_second=5)
+    )
+    try:
+        rng = np.random.default_rng(4)
+        _emit(pipeline, _durations_ms(rng, 300), [503] * 300)
+        assert pipeline.processor.force_flush()
+        violations = [s for s in pipeline.spans.get_finished_spans() if s.name == "drift.violation"]
+        assert 1 <= len(violations) <= 6
+        counts = {a["drift.rule"]: v for a, v in pipeline.metric_points("drift.violations")}
+        assert counts == {"allowed": 300}
+    finally:
+        pipeline.provider.shutdown()
+
+
+def test_full_queue_drops_and_counts_without_blocking(example_text: str) -> None:
+    # A worker that never wakes on its own, and a queue of 10.
+    pipeline = make_pipeline(example_text, Settings(queue_size=10, flush_interval_s=3600))
+    try:
+        rng = np.random.default_rng(5)
+        _emit(pipeline, _durations_ms(rng, 100), _statuses(rng, 100, 0.01))
+        assert pipeline.processor.force_flush()
+        dropped = dict(
+            (a["drift.expectation"], v) for a, v in pipeline.metric_points("drift.dropped")
+        )
+        observations = {
+            (a["drift.attribute"], a["drift.outcome"]): v
+            for a, v in pipeline.metric_points("drift.observations")
+        }
+        assert dropped == {"checkout": 90}
+        assert observations[("latency", "valid")] == 10
+    finally:
+        pipeline.provider.shutdown()
+
+
+def test_bin_counts_and_baseline_fractions_are_exported(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(6)
+    durations = _durations_ms(rng, 250)
+    durations[:5] = 5000.0  # overflow
+    _emit(pipeline, durations, _statuses(rng, 250, 0.01))
+    assert pipeline.processor.force_flush()
+    bins = {
+        a["drift.bin"]: v
+        for a, v in pipeline.metric_points("drift.bin.count")
+        if a["drift.attribute"] == "latency"
+    }
+    assert sum(bins.values()) == 250
+    assert bins["overflow"] == 5
+    assert bins["underflow"] == 0
+    expected_low = int(np.sum(durations < 10))
+    assert bins["[0,10)"] == expected_low
+    fractions = {
+        a["drift.bin"]: v
+        for a, v in pipeline.metric_points("drift.baseline.fraction")
+        if a["drift.attribute"] == "status"
+    }
+    assert fractions == {"200": 0.97, "404": 0.02, "500": 0.01, "__other__": 0.0}
+
+
+def test_on_end_never_raises_on_hostile_values(pipeline: Pipeline) -> None:
+    tracer = pipeline.provider.get_tracer("opentelemetry.instrumentation.flask")
+    hostile: list[object] = [
+        float("nan"),
+        True,
+        "x" * 10_000_000,
+        b"\xff",
+        ("a", "b"),
+        "200",
+        -1,
+    ]
+    for value in hostile:
+        span = tracer.start_span(
+            "GET /checkout",
+            kind=SpanKind.SERVER,
+            attributes={"http.route": "/checkout", "http.status_code": value},  # type: ignore[dict-item]
+        )
+        span.end()
+    assert pipeline.processor.force_flush()
+    observations = {
+        a["drift.outcome"]: v
+        for a, v in pipeline.metric_points("drift.observations")
+        if a["drift.attribute"] == "status"
+    }
+    assert sum(observations.values()) == len(hostile)
