@@ -19,7 +19,7 @@ from types import ModuleType
 import pytest
 
 from otel_drift._internal.summary import EvaluationRecord, read_evaluations
-from tests.conftest import EXAMPLE_FILE, ROOT
+from tests.support import EXAMPLE_FILE, ROOT
 
 DEMO = ROOT / "examples" / "demo"
 BIN = Path(sys.executable).parent
@@ -58,21 +58,23 @@ def run_service(
         "DEMO_PORT": str(port),
         **(extra_env or {}),
     }
-    app = subprocess.Popen(
-        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(DEMO / "app.py")],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        traffic = _traffic()
-        base = f"http://127.0.0.1:{port}"
-        traffic.wait_until_up(base)
-        traffic.run(base, steady, drifted, concurrency=16, seed=11)
-    finally:
-        app.send_signal(signal.SIGINT)
-        _, stderr = app.communicate(timeout=60)
-    return read_evaluations(out / "traces.jsonl"), stderr
+    log = tmp_path / "app.log"
+    with log.open("w") as stderr_file:
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the app.
+        app = subprocess.Popen(
+            [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(DEMO / "app.py")],
+            env=env,
+            stderr=stderr_file,
+        )
+        try:
+            traffic = _traffic()
+            base = f"http://127.0.0.1:{port}"
+            traffic.wait_until_up(base)
+            traffic.run(base, steady, drifted, concurrency=16, seed=11)
+        finally:
+            app.send_signal(signal.SIGINT)
+            app.wait(timeout=60)
+    return read_evaluations(out / "traces.jsonl"), log.read_text()
 
 
 def _worst(records: list[EvaluationRecord], watch: str) -> int:

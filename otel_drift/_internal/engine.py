@@ -20,7 +20,7 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 from opentelemetry.trace import SpanContext, StatusCode
 
 from otel_drift._internal.constraints import Violations, check_labels, check_numeric
-from otel_drift._internal.expectations.model import Expectation, ExpectationsFile, Watch
+from otel_drift._internal.expectations.model import Expectation, ExpectationsFile, Watch, Window
 from otel_drift._internal.settings import Settings
 from otel_drift._internal.values import (
     NumericColumn,
@@ -122,7 +122,7 @@ class DriftEngine:
 
     def __init__(self, expectations: ExpectationsFile, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
-        self.expectations = expectations
+        self.expectations = _with_default_windows(expectations, self.settings)
         self.index: Mapping[str, int] = {e.name: i for i, e in enumerate(expectations.expectations)}
         self._capacity = self.settings.queue_size
         self._high_water = max(1, self._capacity // 2)
@@ -503,6 +503,17 @@ class DriftEngine:
         return {
             self.expectations.expectations[index].name: count for index, count in counts.items()
         }
+
+
+def _with_default_windows(expectations: ExpectationsFile, settings: Settings) -> ExpectationsFile:
+    """Give expectations that declare no window the ``OTEL_DRIFT_WINDOW`` default."""
+    window = Window(spans=settings.default_window.spans, seconds=settings.default_window.seconds)
+    return replace(
+        expectations,
+        expectations=tuple(
+            e if e.window_declared else replace(e, window=window) for e in expectations.expectations
+        ),
+    )
 
 
 def _find_column(

@@ -105,7 +105,7 @@ class DriftSpanProcessor(SpanProcessor):
                 return
             attributes = span.attributes or {}
             for index in plan.matches(attributes):
-                values = []
+                values: list[object] = []
                 for code, names in self._extractors[index]:
                     if code == _ATTRIBUTE:
                         value = None

@@ -1,1 +1,4 @@
-"""."""
+"""The expectations file: schema, checks and loading.
+
+The public API is in ``otel_drift.expectations``.
+"""

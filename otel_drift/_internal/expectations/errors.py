@@ -82,38 +82,54 @@ class ExpectationsError(Exception):
         return "\n".join([header, *(f"  {problem}" for problem in self.problems)])
 
 
-def single_problem(path: str, message: str, fix: str) -> ExpectationsError:
-    """The error for a file that fails as a whole (nothing inside can be checked)."""
-    return ExpectationsError(path, [Problem("", message, fix)])
+class FileRefusedError(Exception):
+    """The file fails as a whole (unreadable, not YAML, too big): nothing inside is checked.
+
+    Raised by the reading and parsing steps, which do not know the file's
+    name; :func:`load_expectations` turns it into an :class:`ExpectationsError`.
+    """
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message, fix)
+        self.message = message
+        self.fix = fix
+
+    def error(self, file_name: str) -> ExpectationsError:
+        return ExpectationsError(file_name, [Problem("", self.message, self.fix)])
 
 
 class ProblemList:
     """Collects problems in the order found, without repeats and up to a cap.
 
-    A problem at or inside a path that already has one is dropped: once
-    ``baseline`` is reported as malformed, the sum of its fractions is noise.
-    Problems about the whole document (empty path) hide nothing.
+    At most one problem is kept per location. A structural problem (the
+    schema's) also hides later ones inside it: once ``baseline`` is reported
+    as malformed, the sum of its fractions is noise. Problems about the whole
+    document (empty path) hide only exact repeats.
     """
 
     def __init__(self, limit: int = MAX_PROBLEMS) -> None:
         self._limit = limit
         self._items: list[tuple[PathParts, Problem]] = []
+        self._hiding: list[PathParts] = []
         self.truncated = False
 
-    def add(self, path: PathParts, message: str, fix: str) -> None:
+    def add(self, path: PathParts, message: str, fix: str, *, hides_inner: bool = True) -> None:
+        """Record a problem; ``hides_inner`` drops later problems inside ``path``."""
         for seen_path, seen in self._items:
-            if seen_path and path[: len(seen_path)] == seen_path:
+            if seen_path == path and (path or seen.message == message):
                 return
-            if not seen_path and not path and seen.message == message:
-                return
+        if any(path[: len(outer)] == outer for outer in self._hiding):
+            return
         if len(self._items) >= self._limit:
             self.truncated = True
             return
         self._items.append((path, Problem(format_path(path), message, fix)))
+        if hides_inner and path:
+            self._hiding.append(path)
 
     @property
     def full(self) -> bool:
-        """True once the cap is reached, so callers can stop looking."""
+        """True once a problem past the cap was dropped, so callers can stop looking."""
         return self.truncated
 
     def __bool__(self) -> bool:

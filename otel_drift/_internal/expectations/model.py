@@ -174,6 +174,9 @@ class Expectation:
     match: Match
     watch: tuple[Watch, ...]
     window: Window = field(default_factory=Window)
+    #: False when neither the expectation nor the file's defaults give a window:
+    #: then ``OTEL_DRIFT_WINDOW`` (if set) decides instead of the built-in default.
+    window_declared: bool = True
     min_samples: int = DEFAULT_MIN_SAMPLES
     hysteresis: Hysteresis = field(default_factory=Hysteresis)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import operator
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,13 +59,20 @@ ANNOTATIONS = frozenset(
 # report shows far fewer anyway).
 _ISSUE_LIMIT = 200
 
+_BOUNDS: tuple[tuple[str, Callable[[float, float], bool], str], ...] = (
+    ("minimum", operator.ge, "at least"),
+    ("exclusiveMinimum", operator.gt, "greater than"),
+    ("maximum", operator.le, "at most"),
+    ("exclusiveMaximum", operator.lt, "less than"),
+)
+
 _TYPE_NAMES = {
     "object": "a mapping",
     "array": "a list",
     "string": "a string",
     "number": "a number",
     "integer": "an integer",
-    "boolean": "true or false",
+    "boolean": "true/false",
     "null": "null",
 }
 
@@ -246,7 +254,7 @@ class SchemaValidator:
             self._check(sub, value, path, sub.get("description", desc), out)
         for keyword in ("oneOf", "anyOf"):
             if keyword in schema:
-                self._check_alternatives(keyword, schema[keyword], value, path, desc, out)
+                self._check_alternatives(keyword, schema[keyword], value, path, desc=desc, out=out)
 
     def _type_fits(self, schema: Schema, value: object) -> bool:
         if "$ref" in schema and not self._type_fits(self._resolve(schema["$ref"]), value):
@@ -259,14 +267,8 @@ class SchemaValidator:
     def _check_number(
         self, schema: Schema, value: float, path: PathParts, desc: str | None, out: list[Issue]
     ) -> None:
-        bounds = (
-            ("minimum", lambda b: value >= b, "at least"),
-            ("exclusiveMinimum", lambda b: value > b, "greater than"),
-            ("maximum", lambda b: value <= b, "at most"),
-            ("exclusiveMaximum", lambda b: value < b, "less than"),
-        )
-        for keyword, holds, words in bounds:
-            if keyword in schema and not holds(schema[keyword]):
+        for keyword, holds, words in _BOUNDS:
+            if keyword in schema and not holds(value, schema[keyword]):
                 bound = schema[keyword]
                 message = f"must be {words} {bound}, got {value!r}."
                 self._add(out, path, message, f"use a value {words} {bound}", desc)
@@ -354,6 +356,7 @@ class SchemaValidator:
         branches: Sequence[Schema],
         value: object,
         path: PathParts,
+        *,
         desc: str | None,
         out: list[Issue],
     ) -> None:
@@ -372,7 +375,8 @@ class SchemaValidator:
         required = [self._required(b) for b in branches]
         if all(set(b) <= {"required"} for b in branches):
             keys = [" and ".join(r) for r in required]
-            self._add(out, path, f"needs {_one_of_words(keys)}.", desc or "add one", None)
+            action = _sentence(desc) if desc else "add one"
+            self._add(out, path, f"needs {_one_of_words(keys)}.", action, None)
             return
         # Explain the failure of the branch the author most likely meant:
         # one whose type fits and that has the most of its required keys.

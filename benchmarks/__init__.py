@@ -1,0 +1,1 @@
+"""otel-drift benchmarks: ratios measured in one run (see README)."""

@@ -1,0 +1,174 @@
+"""JSON-shaped data that passed the schema and the semantic checks -> the typed model.
+
+Everything is resolved here once: defaults filled in, quantiles turned into
+bins, mean and std computed, keys and allowed values turned into the strings
+span values are compared as. Nothing is checked: invalid data never gets here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from otel_drift._internal.expectations.baselines import (
+    bin_moments,
+    quantile_bins,
+    quantile_points,
+)
+from otel_drift._internal.expectations.model import (
+    DEFAULT_CLEAR_AFTER,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_RAISE_AFTER,
+    DEFAULT_STATUS_CODE_ATTRIBUTES,
+    METHODS,
+    Baseline,
+    BinnedBaseline,
+    CategoricalBaseline,
+    Constraints,
+    DurationUnit,
+    Expectation,
+    ExpectationsFile,
+    Hysteresis,
+    Match,
+    Source,
+    SourceKind,
+    SpanKindName,
+    Watch,
+    Window,
+)
+from otel_drift._internal.expectations.normalize import scalar_text
+from otel_drift._internal.expectations.resolve import (
+    as_mapping,
+    effective,
+    method_of,
+    source_of,
+    value_kind,
+)
+
+Raw = Mapping[str, Any]
+
+#: CUSUM allowance when the file gives none, in baseline standard deviations.
+DEFAULT_CUSUM_K = 0.5
+
+
+def build(document: Raw, path: str) -> ExpectationsFile:
+    defaults = as_mapping(document.get("defaults"))
+    return ExpectationsFile(
+        version=int(document["version"]),
+        expectations=tuple(_expectation(raw, defaults) for raw in document["expectations"]),
+        path=path,
+    )
+
+
+def _expectation(raw: Raw, defaults: Raw) -> Expectation:
+    window, _ = effective(raw, defaults, "window")
+    samples, _ = effective(raw, defaults, "min_samples")
+    hysteresis, _ = effective(raw, defaults, "hysteresis")
+    return Expectation(
+        name=raw["name"],
+        match=_match(raw["match"]),
+        watch=tuple(_watch(name, watch) for name, watch in raw["watch"].items()),
+        window=_window(window) if window is not None else Window(),
+        window_declared=window is not None,
+        min_samples=int(samples) if samples is not None else DEFAULT_MIN_SAMPLES,
+        hysteresis=_hysteresis(as_mapping(hysteresis)),
+    )
+
+
+def _window(raw: Raw) -> Window:
+    # Only what is given: {seconds: 60} is a time-only window, not 60 s or 1000 spans.
+    spans = raw.get("spans")
+    seconds = raw.get("seconds")
+    return Window(
+        spans=int(spans) if spans is not None else None,
+        seconds=float(seconds) if seconds is not None else None,
+    )
+
+
+def _hysteresis(raw: Raw) -> Hysteresis:
+    return Hysteresis(
+        raise_after=int(raw.get("raise_after", DEFAULT_RAISE_AFTER)),
+        clear_after=int(raw.get("clear_after", DEFAULT_CLEAR_AFTER)),
+    )
+
+
+def _text_or_regex(value: object) -> tuple[str | None, str | None]:
+    """(exact, regex) from ``"text"`` or ``{regex: "..."}``."""
+    if isinstance(value, dict):
+        return None, cast(str, value["regex"])
+    return cast("str | None", value), None
+
+
+def _match(raw: Raw) -> Match:
+    span_name, span_name_regex = _text_or_regex(raw.get("span_name"))
+    scope, scope_regex = _text_or_regex(raw.get("scope"))
+    return Match(
+        span_name=span_name,
+        span_name_regex=span_name_regex,
+        span_kind=cast("SpanKindName | None", raw.get("span_kind")),
+        scope=scope,
+        scope_regex=scope_regex,
+        attributes=dict(as_mapping(raw.get("attributes"))),
+        attribute_regexes=dict(as_mapping(raw.get("attribute_regex"))),
+    )
+
+
+def _watch(name: str, raw: Raw) -> Watch:
+    kind = value_kind(raw)
+    method = method_of(raw, kind)
+    info = METHODS[method]
+    return Watch(
+        name=name,
+        source=_source(raw),
+        kind=kind,
+        baseline=_baseline(raw["baseline"]) if "baseline" in raw else None,
+        method=method,
+        warning=float(raw.get("warning", info.warning)),
+        critical=float(raw.get("critical", info.critical)),
+        constraints=_constraints(as_mapping(raw.get("constraints"))),
+        cusum_k=float(raw.get("cusum_k", DEFAULT_CUSUM_K)),
+    )
+
+
+def _source(raw: Raw) -> Source:
+    kind = cast(SourceKind, source_of(raw))
+    names = raw.get("attribute")
+    attributes = (names,) if isinstance(names, str) else tuple(names or ())
+    if kind == "http.status_class" and not attributes:
+        attributes = DEFAULT_STATUS_CODE_ATTRIBUTES
+    return Source(kind=kind, attributes=attributes, unit=cast(DurationUnit, raw.get("unit", "ms")))
+
+
+def _baseline(raw: Raw) -> Baseline:
+    samples = int(raw["samples"]) if "samples" in raw else None
+    if "categories" in raw:
+        categories = {key: float(share) for key, share in raw["categories"].items()}
+        return CategoricalBaseline(categories=categories, samples=samples)
+    if "quantiles" in raw:
+        points = quantile_points(raw["quantiles"])
+        if points is None:  # pragma: no cover - the semantic checks rule this out
+            raise ValueError("quantiles that are not numbers reached the builder")
+        edges, fractions = quantile_bins(points)
+    else:
+        edges = tuple(float(edge) for edge in raw["bins"])
+        fractions = tuple(float(share) for share in raw["fractions"])
+    mean, std = bin_moments(edges, fractions)
+    return BinnedBaseline(
+        edges=edges,
+        fractions=fractions,
+        mean=float(raw.get("mean", mean)),
+        std=float(raw.get("std", std)),
+        samples=samples,
+    )
+
+
+def _constraints(raw: Raw) -> Constraints:
+    allowed = raw.get("allowed")
+    low, high = raw.get("min"), raw.get("max")
+    return Constraints(
+        min=float(low) if low is not None else None,
+        max=float(high) if high is not None else None,
+        allowed=frozenset(scalar_text(v) for v in allowed) if allowed is not None else None,
+        required=bool(raw.get("required", False)),
+        type=raw.get("type"),
+    )

@@ -1,0 +1,450 @@
+"""Checks JSON Schema cannot express: sums, orderings, cross-field rules, regexes, names.
+
+They run on the same JSON-shaped data as the schema, also when the schema
+found problems elsewhere, so one run reports everything. Each check looks
+only at values of the right type and skips the rest (the schema reports
+those); a problem inside a location the schema already rejected is dropped
+by :class:`ProblemList`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+from typing import Any
+
+from otel_drift._internal.expectations.baselines import bin_moments, quantile_bins
+from otel_drift._internal.expectations.errors import PathParts, ProblemList
+from otel_drift._internal.expectations.model import DEFAULT_MIN_SAMPLES, METHODS, ValueKind
+from otel_drift._internal.expectations.normalize import scalar_text
+from otel_drift._internal.expectations.resolve import (
+    SOURCE_KINDS,
+    as_mapping,
+    baseline_kind,
+    effective,
+    is_integer,
+    is_number,
+    method_of,
+    source_of,
+    value_kind,
+)
+
+#: Fractions and category shares must sum to 1 within this.
+SUM_TOLERANCE = 1e-6
+
+_NAME_FIX = (
+    "use a letter, then up to 62 letters, digits, '_', '.' or '-' on one line "
+    "(names become part of metric names)."
+)
+
+
+def check_semantics(document: object, problems: ProblemList) -> None:
+    """Add every semantic problem of ``document`` to ``problems``."""
+    if not isinstance(document, dict):
+        return
+    defaults = as_mapping(document.get("defaults"))
+    expectations = document.get("expectations")
+    if not isinstance(expectations, list):
+        return
+    names: dict[str, int] = {}
+    for index, expectation in enumerate(expectations):
+        if problems.full:
+            return
+        if isinstance(expectation, dict):
+            _Checker(problems).expectation(expectation, index, defaults, names)
+
+
+def _first(entry: tuple[float, Any, str]) -> float:
+    return entry[0]
+
+
+class _Checker:
+    def __init__(self, problems: ProblemList) -> None:
+        self._problems = problems
+
+    def add(self, path: PathParts, message: str, fix: str) -> None:
+        # Semantic problems are independent of each other: a wrong sum of
+        # categories does not make a category missing from ``allowed`` noise.
+        self._problems.add(path, message, fix, hides_inner=False)
+
+    # -- expectation level --------------------------------------------------
+
+    def expectation(
+        self,
+        raw: Mapping[str, Any],
+        index: int,
+        defaults: Mapping[str, Any],
+        names: dict[str, int],
+    ) -> None:
+        path: PathParts = ("expectations", index)
+        name = raw.get("name")
+        if isinstance(name, str):
+            self.name(name, (*path, "name"))
+            if name in names:
+                self.add(
+                    (*path, "name"),
+                    f"{json.dumps(name)} is already the name of expectations[{names[name]}].",
+                    "give every expectation its own name.",
+                )
+            else:
+                names[name] = index
+        self.match(as_mapping(raw.get("match")), (*path, "match"))
+        self.window_and_samples(raw, defaults, path)
+        watches = raw.get("watch")
+        if isinstance(watches, dict):
+            for watch_name, watch in watches.items():
+                self.name(watch_name, (*path, "watch", watch_name))
+                if isinstance(watch, dict):
+                    self.watch(watch, (*path, "watch", watch_name))
+
+    def name(self, name: str, path: PathParts) -> None:
+        # The schema's pattern rejects everything else; only a trailing line
+        # break passes it, because "$" also matches before a final "\n".
+        if name.endswith("\n"):
+            self.add(path, f"{json.dumps(name)} ends with a line break.", _NAME_FIX)
+
+    def match(self, match: Mapping[str, Any], path: PathParts) -> None:
+        for key in ("span_name", "scope"):
+            value = match.get(key)
+            if isinstance(value, dict) and isinstance(value.get("regex"), str):
+                self.regex(value["regex"], (*path, key, "regex"))
+        for attribute, pattern in as_mapping(match.get("attribute_regex")).items():
+            if isinstance(pattern, str):
+                self.regex(pattern, (*path, "attribute_regex", attribute))
+
+    def regex(self, pattern: str, path: PathParts) -> None:
+        fix = (
+            "correct the pattern (Python re syntax; it is searched anywhere in the value, "
+            "so anchor it with ^ and $ to match the whole value)."
+        )
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            where = f" at position {error.pos}" if error.pos is not None else ""
+            self.add(path, f"is not a valid regular expression: {error.msg}{where}.", fix)
+        except (RecursionError, OverflowError, ValueError) as error:
+            self.add(path, f"is not a usable regular expression: {error}.", fix)
+
+    def window_and_samples(
+        self, raw: Mapping[str, Any], defaults: Mapping[str, Any], path: PathParts
+    ) -> None:
+        window, window_from = effective(raw, defaults, "window")
+        samples, samples_from = effective(raw, defaults, "min_samples")
+        if not isinstance(window, dict) or not is_integer(window.get("spans")):
+            return
+        spans = window["spans"]
+        if samples is None:
+            samples = DEFAULT_MIN_SAMPLES
+        if not is_integer(samples) or samples <= spans:
+            return
+        why = "a window would always close with too few values and never be compared"
+        fix = "lower min_samples to at most window.spans, or raise window.spans."
+        # Blame what the author wrote for this expectation first, the defaults last.
+        where: PathParts
+        if samples_from == "expectation":
+            where = (*path, "min_samples")
+        elif window_from == "expectation":
+            where = (*path, "window", "spans")
+        elif samples_from == "defaults":
+            where = ("defaults", "min_samples")
+        else:
+            where = ("defaults", "window", "spans")
+        if where[-1] == "min_samples":
+            message = f"is {samples}, more than window.spans ({spans}): {why}."
+        else:
+            origin = {"defaults": " from defaults", None: ", the default"}.get(samples_from, "")
+            message = f"is {spans}, fewer than min_samples ({samples}{origin}): {why}."
+        self.add(where, message, fix)
+
+    # -- watch level --------------------------------------------------------
+
+    def watch(self, raw: Mapping[str, Any], path: PathParts) -> None:
+        source = raw.get("source") if isinstance(raw.get("source"), str) else None
+        resolved = source_of(raw)
+        if source == "attribute" and "attribute" not in raw:
+            self.add(
+                (*path, "attribute"),
+                "is required with source: attribute.",
+                "name the attribute to read, or a list of names (the first present is used).",
+            )
+        if source in ("span.duration", "span.status") and "attribute" in raw:
+            self.add(
+                (*path, "attribute"),
+                f"has no effect with source: {source}.",
+                "remove attribute, or use source: attribute to read the value from it.",
+            )
+        if "unit" in raw and resolved not in (None, "span.duration"):
+            self.add(
+                (*path, "unit"),
+                f"applies only to source: span.duration, not {resolved}.",
+                "remove unit.",
+            )
+        attributes = raw.get("attribute")
+        if isinstance(attributes, list):
+            seen: set[object] = set()
+            for position, attribute in enumerate(attributes):
+                if isinstance(attribute, str) and attribute in seen:
+                    self.add(
+                        (*path, "attribute", position),
+                        f"{json.dumps(attribute)} is listed twice.",
+                        "list each attribute once.",
+                    )
+                seen.add(attribute)
+        kind = value_kind(raw)
+        baseline = raw.get("baseline")
+        fixed = SOURCE_KINDS.get(resolved or "")
+        given = baseline_kind(baseline)
+        if fixed is not None and given is not None and given != fixed:
+            self.add(
+                (*path, "baseline"),
+                f"is {given}, but {resolved} values are "
+                f"{'numbers' if fixed == 'numeric' else 'labels'}.",
+                "describe durations with bins and fractions or with quantiles."
+                if fixed == "numeric"
+                else "describe them with categories, e.g. {OK: 0.99, ERROR: 0.01} or "
+                "{2xx: 0.95, 4xx: 0.04, 5xx: 0.01}.",
+            )
+        elif isinstance(baseline, dict):
+            self.baseline(baseline, (*path, "baseline"), as_mapping(raw.get("constraints")))
+        self.constraints(as_mapping(raw.get("constraints")), (*path, "constraints"), kind, resolved)
+        self.method(raw, path, kind)
+
+    def method(self, raw: Mapping[str, Any], path: PathParts, kind: ValueKind) -> None:
+        if not isinstance(raw.get("baseline"), dict):
+            if "baseline" in raw:
+                return  # malformed; the schema says how
+            for key in ("method", "warning", "critical", "cusum_k"):
+                if key in raw:
+                    self.add(
+                        (*path, key),
+                        "has no effect without a baseline.",
+                        "add a baseline to detect drift, or remove it.",
+                    )
+            return
+        given = raw.get("method")
+        if "method" in raw and not (isinstance(given, str) and given in METHODS):
+            return  # the schema lists the methods
+        method = method_of(raw, kind)
+        info = METHODS[method]
+        if not (info.numeric if kind == "numeric" else info.categorical):
+            usable = [
+                name
+                for name, other in METHODS.items()
+                if (other.numeric if kind == "numeric" else other.categorical)
+            ]
+            self.add(
+                (*path, "method"),
+                f"{method} cannot compare {kind} values.",
+                f"use one of {', '.join(usable)}.",
+            )
+            return
+        if "cusum_k" in raw and method != "cusum":
+            self.add(
+                (*path, "cusum_k"),
+                f"applies only to method: cusum, not {method}.",
+                "remove cusum_k, or use method: cusum.",
+            )
+        warning = raw.get("warning", info.warning)
+        critical = raw.get("critical", info.critical)
+        if not (is_number(warning) and is_number(critical)):
+            return
+        if info.threshold_kind == "alpha":
+            for key, value in (("warning", warning), ("critical", critical)):
+                if key in raw and value >= 1:
+                    self.add(
+                        (*path, key),
+                        f"is a significance level for {method} and must be below 1, got {value}.",
+                        "use a p-value threshold such as 0.05 or 0.01.",
+                    )
+            ordered, relation = critical < warning, "below"
+            why = "a smaller p-value is stronger evidence of drift"
+        else:
+            ordered, relation = critical > warning, "above"
+            why = "a larger score means more drift"
+        if ordered:
+            return
+        notes = [
+            f"{key} is the {method} default {value}"
+            for key, value in (("warning", warning), ("critical", critical))
+            if key not in raw
+        ]
+        note = f" ({'; '.join(notes)})" if notes else ""
+        where = "critical" if "critical" in raw else "warning"
+        self.add(
+            (*path, where),
+            f"critical ({critical}) must be {relation} warning ({warning}) for {method}{note}: "
+            f"{why}.",
+            f"make critical {relation} warning.",
+        )
+
+    # -- baselines ----------------------------------------------------------
+
+    def baseline(
+        self, raw: Mapping[str, Any], path: PathParts, constraints: Mapping[str, Any]
+    ) -> None:
+        if "categories" in raw:
+            self.categories(raw.get("categories"), (*path, "categories"), constraints)
+            return
+        bins: tuple[Sequence[float], Sequence[float]] | None
+        if "quantiles" in raw:
+            bins = self.quantiles(raw.get("quantiles"), (*path, "quantiles"))
+        else:
+            bins = self.bins(raw.get("bins"), raw.get("fractions"), path)
+        if bins is not None and not ("mean" in raw and "std" in raw):
+            mean, std = bin_moments(*bins)
+            if not (math.isfinite(mean) and math.isfinite(std)):
+                self.add(
+                    path,
+                    "its mean and standard deviation cannot be computed: the numbers are too big.",
+                    "give mean and std, or use a larger unit so the numbers are smaller.",
+                )
+
+    def bins(
+        self, bins: object, fractions: object, path: PathParts
+    ) -> tuple[list[float], list[float]] | None:
+        """Check a bins/fractions baseline; returns (edges, fractions) when usable."""
+        edges = (
+            bins
+            if isinstance(bins, list) and len(bins) >= 2 and all(map(is_number, bins))
+            else None
+        )
+        shares = (
+            fractions
+            if isinstance(fractions, list)
+            and fractions
+            and all(is_number(share) and 0 <= share <= 1 for share in fractions)
+            else None
+        )
+        if edges is None:
+            return None
+        increasing = True
+        for i in range(1, len(edges)):
+            if edges[i] <= edges[i - 1]:
+                self.add(
+                    (*path, "bins", i),
+                    f"is {edges[i]}, not greater than the edge before it ({edges[i - 1]}).",
+                    "list the bin edges in strictly increasing order.",
+                )
+                increasing = False
+                break
+        if shares is None:
+            return None
+        if len(shares) != len(edges) - 1:
+            self.add(
+                (*path, "fractions"),
+                f"has {len(shares)} values but bins has {len(edges)} edges, "
+                f"so {len(edges) - 1} fractions are expected.",
+                "give one fraction per bin (len(bins) - 1).",
+            )
+            return None
+        if not self.sums_to_one(shares, (*path, "fractions"), "fractions"):
+            return None
+        return ([float(e) for e in edges], [float(f) for f in shares]) if increasing else None
+
+    def sums_to_one(self, shares: list[Any], path: PathParts, what: str) -> bool:
+        total = math.fsum(shares)
+        if abs(total - 1) <= SUM_TOLERANCE:
+            return True
+        self.add(
+            path,
+            f"the {what} sum to {total:.6g}, not 1.",
+            f"make the {what} add up to 1 (each is the share of values "
+            f"{'in its bin' if what == 'fractions' else 'equal to its key'}).",
+        )
+        return False
+
+    def quantiles(
+        self, raw: object, path: PathParts
+    ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """Check a quantile baseline; returns its bins when usable."""
+        if not isinstance(raw, dict) or len(raw) < 2:
+            return None
+        fix = "use probabilities from 0 to 1 as keys, such as 0, 0.5, 0.99 and 1."
+        usable = True
+        for key, value in raw.items():
+            try:
+                probability = float(key)
+            except ValueError:
+                self.add((*path, key), f"{json.dumps(key)} is not a probability.", fix)
+                usable = False
+                continue
+            if not 0 <= probability <= 1:
+                self.add((*path, key), f"probability {key} is outside 0 to 1.", fix)
+                usable = False
+            if not is_number(value):
+                usable = False
+        if not usable:
+            return None
+        entries = sorted(((float(key), value, key) for key, value in raw.items()), key=_first)
+        for (low, low_value, low_key), (high, high_value, high_key) in pairwise(entries):
+            if high == low:
+                self.add(
+                    (*path, high_key),
+                    f"probability {high_key} is given twice (also as {low_key}).",
+                    "keep one of them.",
+                )
+                return None
+            if high_value < low_value:
+                self.add(
+                    (*path, high_key),
+                    f"the value {high_value:g} is below {low_value:g}, the value at the lower "
+                    f"probability {low_key}.",
+                    "make the values grow (or stay equal) as the probability grows.",
+                )
+                return None
+        points = [(probability, float(value)) for probability, value, _ in entries]
+        ends = ((points[0][0], 0, "starts", "smallest"), (points[-1][0], 1, "ends", "largest"))
+        for probability, wanted, verb, extreme in ends:
+            if probability != wanted:
+                self.add(
+                    path,
+                    f"{verb} at probability {probability:g}, not {wanted}.",
+                    f"add {wanted}: <the {extreme} value> so the bins cover every value.",
+                )
+                return None
+        return quantile_bins(points)
+
+    def categories(self, raw: object, path: PathParts, constraints: Mapping[str, Any]) -> None:
+        if not isinstance(raw, dict) or not raw:
+            return
+        shares = list(raw.values())
+        if all(is_number(share) for share in shares):
+            self.sums_to_one(shares, path, "shares")
+        allowed = constraints.get("allowed")
+        if isinstance(allowed, list):
+            allowed_text = {scalar_text(value) for value in allowed}
+            for key in raw:
+                if key not in allowed_text:
+                    self.add(
+                        (*path, key),
+                        f"{json.dumps(key)} is not in constraints.allowed, so each such value "
+                        "would be a violation.",
+                        "add it to constraints.allowed, or remove it from the baseline.",
+                    )
+
+    # -- constraints --------------------------------------------------------
+
+    def constraints(
+        self, raw: Mapping[str, Any], path: PathParts, kind: ValueKind, source: str | None
+    ) -> None:
+        low, high = raw.get("min"), raw.get("max")
+        if is_number(low) and is_number(high) and low > high:
+            self.add((*path, "min"), f"is {low}, above max ({high}).", "make min at most max.")
+        value_type = raw.get("type")
+        if source in ("span.status", "http.status_class"):
+            for key in ("min", "max", "type"):
+                if key in raw and (key != "type" or value_type in ("number", "integer")):
+                    self.add(
+                        (*path, key),
+                        f"cannot apply: {source} values are labels such as OK or 2xx.",
+                        "use allowed to list the accepted labels, or remove it.",
+                    )
+        elif kind == "numeric" and value_type in ("string", "boolean"):
+            self.add(
+                (*path, "type"),
+                f"is {value_type}, but this watch's values are numbers.",
+                "use type number or integer, or remove type.",
+            )
