@@ -11,8 +11,14 @@ fi
 STAMP="$VENV/.otel-drift-installed-$EXTRAS"
 # Reinstall when the package metadata or the pins change.
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ] || [ "$ROOT/constraints.txt" -nt "$STAMP" ]; then
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet -c "$ROOT/constraints.txt" -e "$ROOT${EXTRAS:+[$EXTRAS]}"
+    LOG="$VENV/pip-install.log"
+    # pip's chatter goes to a log, shown only when the install fails.
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip &&
+        "$VENV/bin/python" -m pip install -c "$ROOT/constraints.txt" -e "$ROOT${EXTRAS:+[$EXTRAS]}"; } >"$LOG" 2>&1; then
+        tail -n 40 "$LOG" >&2
+        echo "bootstrap: pip install failed; full log in $LOG" >&2
+        exit 1
+    fi
     touch "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -72,7 +72,7 @@ def run_service(
             traffic.wait_until_up(base)
             traffic.run(base, steady, drifted, concurrency=16, seed=11)
         finally:
-            app.send_signal(signal.SIGINT)
+            app.send_signal(signal.SIGTERM)
             app.wait(timeout=60)
     return read_evaluations(out / "traces.jsonl"), log.read_text()
 

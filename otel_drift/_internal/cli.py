@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Subcommands in other modules register themselves on import.
+    import otel_drift._internal.summary  # noqa: F401, PLC0415
+
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)

@@ -7,12 +7,14 @@ spans), not the process's memory, so it shows what any backend would show.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from otel_drift._internal import semconv as sc
+from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.exporters.otlp_json_file import TRACES_FILE_NAME, read_otlp_json
 from otel_drift._internal.signals import STATUS_NAMES
 
@@ -122,20 +124,21 @@ def format_summary(
     return "\n".join(lines) + "\n"
 
 
-def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "summary", help="print the drift verdicts found in an OTLP/JSON traces file or folder"
-    )
+def _summary_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help=f"a traces file, or a folder holding {TRACES_FILE_NAME}")
-    parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+@command(
+    "summary",
+    "print the drift verdicts found in an OTLP/JSON traces file or folder",
+    _summary_arguments,
+)
+def summary(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_dir():
         path = path / TRACES_FILE_NAME
     if not path.is_file():
-        print(f"otel-drift summary: {path}: no such file")
-        return 1
+        print(f"otel-drift summary: {path}: no such file", file=sys.stderr)
+        return EXIT_FAILED
     print(format_summary(read_evaluations(path), count_violations(path)), end="")
-    return 0
+    return EXIT_OK
