@@ -1,0 +1,124 @@
+"""What every benchmark section shares: the result type, timing and statistics.
+
+Timing rules, for every section:
+
+- ``time.perf_counter_ns`` around a whole loop, never around one call (the
+  clock costs as much as the code under test).
+- The garbage collector is collected, then disabled, during a timed loop: a
+  collection pays for garbage made earlier, and would land on whichever arm
+  happened to be running.
+- Arms that are compared (SDK alone vs SDK + otel-drift) are run alternately
+  within each round, and the order flips every round (AB, BA, AB, ...): slow
+  drift of the machine (frequency, a neighbour on the host) then hits both arms
+  alike. Ratios are taken per round, and the median over rounds is reported
+  with the spread over rounds.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Section:
+    """One section of RESULTS.md, as returned by each module's ``run(quick)``."""
+
+    title: str
+    #: Table(s) plus a sentence on which targets are met and which are not.
+    markdown: str
+    #: Headline numbers (ratios or rates), collected into the closing note.
+    figures: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and range of repeated measurements of one quantity."""
+
+    median: float
+    low: float
+    high: float
+    runs: int
+
+    def fmt(self, digits: int = 1, unit: str = "") -> str:
+        """``12.3 (11.9–12.8)``: median, then min–max over the runs."""
+        return (
+            f"{self.median:,.{digits}f}{unit} "
+            f"({self.low:,.{digits}f}–{self.high:,.{digits}f}{unit})"
+        )
+
+
+def spread(samples: Sequence[float]) -> Spread:
+    if not samples:
+        raise ValueError("no samples")
+    return Spread(statistics.median(samples), min(samples), max(samples), len(samples))
+
+
+def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """Per-round ratios of two interleaved arms (round i of one over round i of the other)."""
+    return [n / d for n, d in zip(numerators, denominators, strict=True)]
+
+
+def added_percent(with_: Sequence[float], without: Sequence[float]) -> Spread:
+    """How much more ``with_`` costs than ``without``, in percent, per round."""
+    return spread([(r - 1.0) * 100.0 for r in ratios(with_, without)])
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collect now, then keep the collector off until the block ends."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def time_ns(loop: Callable[[], object]) -> int:
+    """Wall-clock nanoseconds of one call of ``loop``, with the collector paused."""
+    with gc_paused():
+        start = time.perf_counter_ns()
+        loop()
+        return time.perf_counter_ns() - start
+
+
+def interleave(
+    arms: Mapping[str, Callable[[], float]], rounds: int, *, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Measure each arm once per round, rotating the order every round.
+
+    Each arm is a callable returning one measurement (ns per item, requests
+    per second, ...). ``warmup`` rounds run first and are thrown away (caches,
+    lazy imports, the allocator's first growth).
+    """
+    names = list(arms)
+    results: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(warmup + rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            value = arms[name]()
+            if round_index >= warmup:
+                results[name].append(value)
+    return results
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table; the first column left-aligned, the rest right."""
+    align = [":---"] + ["---:"] * (len(headers) - 1)
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join(align) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+    return "\n".join(lines)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
