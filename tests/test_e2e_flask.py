@@ -42,7 +42,11 @@ def _free_port() -> int:
 
 
 def run_service(
-    tmp_path: Path, steady: int, drifted: int, extra_env: dict[str, str] | None = None
+    tmp_path: Path,
+    steady: int,
+    drifted: int,
+    extra_env: dict[str, str] | None = None,
+    instrument_flags: tuple[str, ...] = (),
 ) -> tuple[list[EvaluationRecord], str]:
     port = _free_port()
     out = tmp_path / "otlp"
@@ -62,7 +66,12 @@ def run_service(
     with log.open("w") as stderr_file:
         # A file, not a pipe: a pipe nobody reads fills up and blocks the app.
         app = subprocess.Popen(
-            [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(DEMO / "app.py")],
+            [
+                str(BIN / "opentelemetry-instrument"),
+                *instrument_flags,
+                str(BIN / "python"),
+                str(DEMO / "app.py"),
+            ],
             env=env,
             stderr=stderr_file,
         )
@@ -110,3 +119,29 @@ def test_new_http_semconv_names_work_too(tmp_path: Path) -> None:
     )
     assert _worst(records, "status") == 2
     assert _worst(records, "latency") == 2
+
+
+def test_enabled_by_opentelemetry_instrument_flags(tmp_path: Path) -> None:
+    # The same settings as flags: --drift_expectations, --drift_window.
+    records, _ = run_service(
+        tmp_path,
+        steady=300,
+        drifted=300,
+        extra_env={"OTEL_DRIFT_EXPECTATIONS": ""},
+        instrument_flags=("--drift_expectations", str(EXAMPLE_FILE), "--drift_console", "true"),
+    )
+    assert records, "no drift.evaluation spans: the flag did not enable otel-drift"
+    assert _worst(records, "status") == 2
+
+
+def test_invalid_expectations_file_leaves_the_app_and_tracing_running(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nexpectations:\n  - name: x\n    match: {}\n    watch: {}\n")
+    records, stderr = run_service(
+        tmp_path, steady=50, drifted=0, extra_env={"OTEL_DRIFT_EXPECTATIONS": str(bad)}
+    )
+    assert records == []
+    assert stderr.count("otel-drift is disabled") == 1
+    assert "bad.yaml" in stderr and "expectations[0].watch" in stderr
+    # Contrib's Flask spans were still exported.
+    assert "GET /checkout" in (tmp_path / "otlp" / "traces.jsonl").read_text()
