@@ -20,7 +20,9 @@ from opentelemetry.trace import SpanKind
 
 from otel_drift._internal.expectations.model import AttributeScalar, Expectation
 
-#: Our own spans (evaluations, violations) never feed the engine back.
+#: Our own spans never feed the engine through the processor: evaluations and
+#: violations would loop, and otel-drift's instrumentations (scopes
+#: ``otel_drift.instrumentation.*``) hand their values to the engine directly.
 OWN_SCOPE = "otel_drift"
 
 _KINDS: Mapping[str, SpanKind] = {
@@ -159,8 +161,9 @@ class SpanMatcher:
             plan = self.plan_for(key)
         return plan.matches(attributes) if plan else []
 
-    def _build(self, key: PlanKey) -> Plan:
-        if key[2] == OWN_SCOPE:
+    def _build(self, key: PlanKey, *, own_scopes: bool = False) -> Plan:
+        scope = key[2]
+        if not own_scopes and (scope == OWN_SCOPE or scope.startswith(OWN_SCOPE + ".")):
             return EMPTY_PLAN
         unkeyed: list[_Residual] = []
         keyed: dict[str, dict[AttributeScalar, list[_Residual]]] = {}

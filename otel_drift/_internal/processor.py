@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import SpanKind
 
 from otel_drift._internal.engine import DriftEngine
 from otel_drift._internal.expectations.load import load_expectations
@@ -126,6 +127,25 @@ class DriftSpanProcessor(SpanProcessor):
             self._errors += 1
             if self._errors <= 3 or self._errors % 10000 == 0:
                 _logger.exception("otel-drift: error in on_end (#%d); span ignored", self._errors)
+
+    def expectations_for(
+        self,
+        span_name: str,
+        kind: SpanKind,
+        scope: str,
+        attributes: Mapping[str, object],
+    ) -> list[str]:
+        """Names of the expectations that a span like this one matches.
+
+        For instrumentations that hand whole batches to ``self.engine.observe``
+        (their own spans, scope ``otel_drift.instrumentation.*``, are skipped by
+        ``on_end`` so nothing is counted twice). Compute it once per model and
+        cache it, not per call.
+        """
+        expectations = self.engine.expectations.expectations
+        return [
+            expectations[i].name for i in self._matcher.match(span_name, kind, scope, attributes)
+        ]
 
     def shutdown(self) -> None:
         try:
