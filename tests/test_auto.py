@@ -26,7 +26,7 @@ def _detached() -> Iterator[None]:
 
 def test_attaches_to_the_sdk_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = TracerProvider()
-    monkeypatch.setattr(auto.trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr("opentelemetry.trace.get_tracer_provider", lambda: provider)
     auto._install(Settings(expectations_path=str(EXAMPLE_FILE)))
     processor = auto.active_processor()
     assert processor is not None
