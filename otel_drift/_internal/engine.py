@@ -83,6 +83,7 @@ class Violation:
 
 Listener = Callable[[WindowEvaluation], None]
 ViolationListener = Callable[[Sequence[Violation]], None]
+ValueListener = Callable[[WatchState, "np.ndarray[Any, np.dtype[np.float64]]"], None]
 
 
 class _Batch:
@@ -129,6 +130,7 @@ class DriftEngine:
         self._interval = self.settings.flush_interval_s
         self._listeners: list[Listener] = []
         self._violation_listeners: list[ViolationListener] = []
+        self._value_listeners: list[ValueListener] = []
         self.history: deque[WindowEvaluation] = deque(maxlen=1000)
         self._init_process_state()
         weak = weakref.ref(self)
@@ -174,6 +176,18 @@ class DriftEngine:
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener`` (on the worker thread) with every closed window."""
         self._listeners.append(listener)
+
+    def add_value_listener(self, listener: ValueListener) -> None:
+        """Call ``listener`` (on the worker) with each batch of valid numeric values."""
+        self._value_listeners.append(listener)
+
+    def _add_numbers(self, watch_state: WatchState, numbers: NumericColumn) -> None:
+        watch_state.add_numbers(numbers.values, numbers.missing, numbers.invalid)
+        for listener in self._value_listeners:
+            try:
+                listener(watch_state, numbers.values)
+            except Exception:
+                self._count_error("value listener")
 
     def add_violation_listener(self, listener: ViolationListener) -> None:
         self._violation_listeners.append(listener)
@@ -360,7 +374,7 @@ class DriftEngine:
             violations = check_numeric(
                 watch.constraints, (), numbers, VIOLATION_POSITIONS_PER_BATCH
             )
-            watch_state.add_numbers(numbers.values, numbers.missing, numbers.invalid)
+            self._add_numbers(watch_state, numbers)
             self._record_violations(state, watch_state, violations, numbers.values, contexts)
             return
         raw_seq: Sequence[object] = raw.tolist() if isinstance(raw, np.ndarray) else raw
@@ -376,7 +390,7 @@ class DriftEngine:
             violations = check_numeric(
                 watch.constraints, raw_seq, numbers, VIOLATION_POSITIONS_PER_BATCH
             )
-            watch_state.add_numbers(numbers.values, numbers.missing, numbers.invalid)
+            self._add_numbers(watch_state, numbers)
         else:
             labels = category_column(raw_seq)
             violations = check_labels(

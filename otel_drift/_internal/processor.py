@@ -22,7 +22,12 @@ from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
 from otel_drift._internal.matching import SpanMatcher
 from otel_drift._internal.settings import Settings
-from otel_drift._internal.signals import DriftMetrics, EvaluationSpans, ViolationSpans
+from otel_drift._internal.signals import (
+    DriftMetrics,
+    EvaluationSpans,
+    ValueHistograms,
+    ViolationSpans,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -91,6 +96,8 @@ class DriftSpanProcessor(SpanProcessor):
                     ViolationSpans(self.settings.violation_spans_per_second, tracer_provider)
                 )
         self.metrics = DriftMetrics(self.engine, meter_provider) if emit_metrics else None
+        if emit_metrics and self.settings.value_histograms:
+            ValueHistograms(self.engine, meter_provider)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None

@@ -39,6 +39,7 @@ class Settings:
     max_categories: int = 1000
     violation_spans_per_second: float = 10.0
     console: bool = False
+    value_histograms: bool = False
 
 
 def _parse_bool(text: str) -> bool:

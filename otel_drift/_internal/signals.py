@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TextIO
 
+import numpy as np
+from numpy.typing import NDArray
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import NonRecordingSpan, Status, StatusCode
@@ -26,8 +28,10 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_drift._internal import semconv as sc
 from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
+from otel_drift._internal.expectations.model import BinnedBaseline
 from otel_drift._internal.matching import OWN_SCOPE
-from otel_drift._internal.watch_state import WatchEvaluation
+from otel_drift._internal.views import value_histogram_name
+from otel_drift._internal.watch_state import WatchEvaluation, WatchState
 from otel_drift.version import __version__
 
 STATUS_NAMES = ("ok", "warning", "critical")
@@ -262,6 +266,41 @@ class DriftMetrics:
                 attributes = self._base(state.expectation, state.watch.name)
                 attributes[sc.BIN] = name
                 yield Observation(fraction, attributes)
+
+
+class ValueHistograms:
+    """Opt-in per-value histograms, bucketed at the baselines' edges (advisory boundaries).
+
+    ``opentelemetry-instrument`` offers no way to add Views to its
+    MeterProvider; ``explicit_bucket_boundaries_advisory`` is how an instrument
+    brings its own buckets there.
+    """
+
+    def __init__(
+        self, engine: DriftEngine, meter_provider: metrics.MeterProvider | None = None
+    ) -> None:
+        meter = metrics.get_meter(OWN_SCOPE, __version__, meter_provider)
+        self._histograms: dict[tuple[str, str], metrics.Histogram] = {}
+        for state in engine.watch_states():
+            baseline = state.watch.baseline
+            if isinstance(baseline, BinnedBaseline):
+                self._histograms[(state.expectation, state.watch.name)] = meter.create_histogram(
+                    value_histogram_name(state.expectation, state.watch.name),
+                    unit=state.watch.source.unit
+                    if state.watch.source.kind == "span.duration"
+                    else "1",
+                    description=f"Values of {state.expectation}.{state.watch.name}.",
+                    explicit_bucket_boundaries_advisory=list(baseline.edges),
+                )
+        engine.add_value_listener(self)
+
+    def __call__(self, state: WatchState, values: NDArray[np.float64]) -> None:
+        histogram = self._histograms.get((state.expectation, state.watch.name))
+        if histogram is None:
+            return
+        record = histogram.record
+        for value in values[np.isfinite(values)].tolist():
+            record(value)
 
 
 class ConsoleReporter:
