@@ -222,3 +222,23 @@ def test_on_end_never_raises_on_hostile_values(pipeline: Pipeline) -> None:
         if a["drift.attribute"] == "status"
     }
     assert sum(observations.values()) == len(hostile)
+
+
+def test_flush_keeps_a_too_small_window_open_and_shutdown_closes_it(pipeline: Pipeline) -> None:
+    rng = np.random.default_rng(7)
+    _emit(pipeline, _durations_ms(rng, 150), _statuses(rng, 150, 0.01))
+    # 150 < min_samples (200): a flush after every request must not judge it.
+    assert pipeline.processor.force_flush()
+    assert _evaluations(pipeline) == []
+    _emit(pipeline, _durations_ms(rng, 100), _statuses(rng, 100, 0.01))
+    assert pipeline.processor.force_flush()
+    (first,) = _evaluations(pipeline)
+    assert first.attributes is not None
+    assert first.attributes["drift.window.spans"] == 250
+    assert first.attributes["drift.window.partial"] is True
+    _emit(pipeline, _durations_ms(rng, 10), _statuses(rng, 10, 0.01))
+    pipeline.processor.shutdown()
+    last = _evaluations(pipeline)[-1]
+    assert last.attributes is not None
+    assert last.attributes["drift.window.spans"] == 10
+    assert "drift.watch.latency.score" not in last.attributes  # too few values to judge

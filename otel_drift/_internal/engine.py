@@ -460,18 +460,23 @@ class DriftEngine:
     # -- flush and shutdown ----------------------------------------------------
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Process what is queued now and evaluate every partial window."""
-        return self._flush(timeout_millis, close_partial=True)
+        """Process what is queued now and evaluate the partial windows.
 
-    def _flush(self, timeout_millis: int, *, close_partial: bool) -> bool:
+        A partial window with fewer than ``min_samples`` spans is left open:
+        a caller that flushes after every request (a serverless handler)
+        would otherwise close windows of one span that can never be judged.
+        """
+        return self._flush(timeout_millis, final=False)
+
+    def _flush(self, timeout_millis: int, *, final: bool) -> bool:
         if not self._lock.acquire(timeout=max(timeout_millis, 0) / 1000.0):
             return False
         try:
             self._process(len(self._queue))
-            if close_partial:
-                for state in self._states:
-                    if state.spans > 0:
-                        self._close(state, partial=True)
+            for state in self._states:
+                enough = state.spans >= state.expectation.min_samples
+                if state.spans > 0 and (final or enough):
+                    self._close(state, partial=True)
             return True
         except Exception:
             self._count_error("flush")
@@ -488,7 +493,7 @@ class DriftEngine:
         self._wake.set()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
             self._worker.join(timeout=max(timeout_millis, 0) / 1000.0)
-        self._flush(timeout_millis, close_partial=True)
+        self._flush(timeout_millis, final=True)
 
     # -- reading (metrics callbacks, tests) ------------------------------------
 
