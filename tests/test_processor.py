@@ -242,3 +242,36 @@ def test_flush_keeps_a_too_small_window_open_and_shutdown_closes_it(pipeline: Pi
     assert last.attributes is not None
     assert last.attributes["drift.window.spans"] == 10
     assert "drift.watch.latency.score" not in last.attributes  # too few values to judge
+
+
+def test_many_watched_values_stay_within_the_span_attribute_limit() -> None:
+    watches = "\n".join(
+        f"      f{i}:\n        attribute: f{i}\n"
+        "        baseline: {bins: [0, 1, 2], fractions: [0.5, 0.5]}"
+        for i in range(60)
+    )
+    text = (
+        "version: 1\nexpectations:\n  - name: model\n    match: {span_name: predict}\n"
+        f"    window: {{spans: 200}}\n    min_samples: 100\n    watch:\n{watches}\n"
+    )
+    pipeline = make_pipeline(text)
+    try:
+        tracer = pipeline.provider.get_tracer("app")
+        for i in range(200):
+            attributes = {f"f{j}": (i % 20) / 10 for j in range(60)}
+            attributes["f7"] = 5.0  # one feature drifts: always above the bins
+            tracer.start_span("predict", attributes=attributes).end()
+        assert pipeline.processor.force_flush()
+        (evaluation,) = _evaluations(pipeline)
+        attributes = evaluation.attributes
+        assert attributes is not None
+        assert len(attributes) <= 120
+        assert attributes["drift.watches"] == 60
+        assert int(attributes["drift.watches.omitted"]) > 0  # type: ignore[arg-type]
+        # The drifting value is never the one left out.
+        assert attributes["drift.watch.f7.status"] == 2
+        assert [e.attributes["drift.attribute"] for e in evaluation.events if e.attributes] == [
+            "f7"
+        ]
+    finally:
+        pipeline.provider.shutdown()

@@ -16,6 +16,8 @@ CRITICAL = "drift.threshold.critical"
 VALUE = "drift.value"
 WINDOW_SPANS = "drift.window.spans"
 WINDOW_PARTIAL = "drift.window.partial"
+WATCHES = "drift.watches"
+WATCHES_OMITTED = "drift.watches.omitted"
 
 # Spans and events.
 EVALUATION_SPAN = "drift.evaluation"

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
 import threading
 import time
@@ -38,6 +39,7 @@ STATUS_NAMES = ("ok", "warning", "critical")
 #: A string value in a violation span is shown only as a short hash of itself
 #: (raw values leave the process only as aggregates); numbers are shown.
 HASHED_VALUE_PREFIX = "sha256:"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _describe(evaluation: WatchEvaluation) -> str:
@@ -54,14 +56,50 @@ def _describe(evaluation: WatchEvaluation) -> str:
 def safe_value(value: object) -> AttributeValue:
     """What a violation span may carry of a raw value.
 
-    >>> safe_value(12.5), safe_value(True), safe_value("secret")[:15]
-    (12.5, True, 'sha256:2bb80d53')
+    >>> safe_value(12.5), safe_value(True), safe_value("secret")[:15], safe_value(-(10**30))
+    (12.5, True, 'sha256:2bb80d53', -1e+30)
+    >>> safe_value(10**5000)
+    inf
     """
-    if type(value) in (int, float, bool):
-        return value  # type: ignore[return-value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        # OTLP carries 64-bit integers; its encoder drops (and logs) wider ones.
+        # Subclasses (HTTPStatus) are shown as the plain number they are.
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return int(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    if isinstance(value, float):
+        return float(value)
     text = value if isinstance(value, str) else repr(type(value).__name__)
     digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
     return HASHED_VALUE_PREFIX + digest
+
+
+#: Attributes an evaluation span may carry. The SDK keeps 128 by default and
+#: drops the rest with a warning; a model with 30 features has 60+ watched
+#: values, so the least interesting ones (ok, then warning) are left out first
+#: and counted in ``drift.watches.omitted``. The events carry the full detail
+#: of every drifting value.
+MAX_EVALUATION_ATTRIBUTES = 120
+MAX_EVALUATION_EVENTS = 100
+
+
+def _watch_attributes(evaluation: WatchEvaluation) -> dict[str, AttributeValue]:
+    prefix = f"drift.watch.{evaluation.watch}"
+    attributes: dict[str, AttributeValue] = {
+        f"{prefix}.status": evaluation.status,
+        f"{prefix}.method": evaluation.method,
+        f"{prefix}.samples": evaluation.samples,
+    }
+    if evaluation.score is not None:
+        attributes[f"{prefix}.score"] = evaluation.score
+    if evaluation.p_value is not None:
+        attributes[f"{prefix}.p_value"] = evaluation.p_value
+    return attributes
 
 
 class EvaluationSpans:
@@ -75,21 +113,24 @@ class EvaluationSpans:
             sc.STATUS_NAME: STATUS_NAMES[window.status],
             sc.WINDOW_SPANS: window.spans,
             sc.WINDOW_PARTIAL: window.partial,
+            sc.WATCHES: len(window.watches),
         }
-        for evaluation in window.watches:
-            prefix = f"drift.watch.{evaluation.watch}"
-            attributes[f"{prefix}.method"] = evaluation.method
-            attributes[f"{prefix}.status"] = evaluation.status
-            attributes[f"{prefix}.samples"] = evaluation.samples
-            if evaluation.score is not None:
-                attributes[f"{prefix}.score"] = evaluation.score
-            if evaluation.p_value is not None:
-                attributes[f"{prefix}.p_value"] = evaluation.p_value
+        omitted = 0
+        # Most severe first, so what is cut for room is what is ok.
+        by_severity = sorted(window.watches, key=lambda w: (-w.status, -w.level))
+        for evaluation in by_severity:
+            extra = _watch_attributes(evaluation)
+            if len(attributes) + len(extra) + 1 > MAX_EVALUATION_ATTRIBUTES:
+                omitted += 1
+                continue
+            attributes.update(extra)
+        attributes[sc.WATCHES_OMITTED] = omitted
         span = self._tracer.start_span(
             sc.EVALUATION_SPAN, attributes=attributes, start_time=window.start_time_ns
         )
         critical: list[str] = []
-        for evaluation in window.watches:
+        events = 0
+        for evaluation in by_severity:
             if evaluation.status == 0 and evaluation.level == 0:
                 continue
             event: dict[str, AttributeValue] = {
@@ -103,7 +144,9 @@ class EvaluationSpans:
             }
             if evaluation.score is not None:
                 event[sc.SCORE] = evaluation.score
-            span.add_event(sc.DETECTED_EVENT, event)
+            if events < MAX_EVALUATION_EVENTS:
+                span.add_event(sc.DETECTED_EVENT, event)
+                events += 1
             if evaluation.status == 2:
                 critical.append(_describe(evaluation))
         if critical:

@@ -31,6 +31,8 @@ class EvaluationRecord:
     spans: int
     #: watch -> (status, score or None, method)
     watches: Mapping[str, tuple[int, float | None, str]]
+    #: Watched values left off the span for room (the least severe ones).
+    omitted: int = 0
 
 
 def _value(attribute: Mapping[str, Any]) -> Any:
@@ -81,6 +83,7 @@ def read_evaluations(path: Path) -> list[EvaluationRecord]:
                 partial=bool(attributes.get(sc.WINDOW_PARTIAL, False)),
                 spans=int(attributes.get(sc.WINDOW_SPANS, 0)),
                 watches=watches,
+                omitted=int(attributes.get(sc.WATCHES_OMITTED, 0)),
             )
         )
     records.sort(key=lambda r: r.start_time_ns)
@@ -116,6 +119,8 @@ def format_summary(
                 shown = "n/a" if score is None else f"{score:.3f}"
                 cells.append(f"{watch}={STATUS_NAMES[status]} ({method} {shown})")
             tail = " [partial]" if record.partial else ""
+            if record.omitted:
+                cells.append(f"(+{record.omitted} more values, not drifting)")
             lines.append(
                 f"  window {number + 1:>3} ({record.spans} spans){tail}: " + ", ".join(cells)
             )
