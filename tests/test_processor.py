@@ -263,13 +263,13 @@ def test_many_watched_values_stay_within_the_span_attribute_limit() -> None:
             tracer.start_span("predict", attributes=attributes).end()
         assert pipeline.processor.force_flush()
         (evaluation,) = _evaluations(pipeline)
-        attributes = evaluation.attributes
-        assert attributes is not None
-        assert len(attributes) <= 120
-        assert attributes["drift.watches"] == 60
-        assert int(attributes["drift.watches.omitted"]) > 0  # type: ignore[arg-type]
+        found = evaluation.attributes
+        assert found is not None
+        assert len(found) <= 120
+        assert found["drift.watches"] == 60
+        assert found["drift.watches.omitted"] not in (0, None)
         # The drifting value is never the one left out.
-        assert attributes["drift.watch.f7.status"] == 2
+        assert found["drift.watch.f7.status"] == 2
         assert [e.attributes["drift.attribute"] for e in evaluation.events if e.attributes] == [
             "f7"
         ]
