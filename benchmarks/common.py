@@ -2,8 +2,11 @@
 
 Timing rules, for every section:
 
-- ``time.perf_counter_ns`` around a whole loop, never around one call (the
-  clock costs as much as the code under test).
+- A clock around a whole loop, never around one call (the clock costs as much
+  as the code under test): ``time.perf_counter_ns`` where wall time is the
+  point (throughput, start-up), the process's CPU time where the cost of code
+  is (the hot path): this machine is shared, and time spent descheduled while
+  another process runs is not a cost of the code under test.
 - The garbage collector is collected, then disabled, during a timed loop: a
   collection pays for garbage made earlier, and would land on whichever arm
   happened to be running.
@@ -81,12 +84,17 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def time_ns(loop: Callable[[], object]) -> int:
-    """Wall-clock nanoseconds of one call of ``loop``, with the collector paused."""
+def time_ns(loop: Callable[[], object], clock: Callable[[], int] = time.perf_counter_ns) -> int:
+    """Nanoseconds of one call of ``loop`` on ``clock``, with the collector paused."""
     with gc_paused():
-        start = time.perf_counter_ns()
+        start = clock()
         loop()
-        return time.perf_counter_ns() - start
+        return clock() - start
+
+
+def cpu_ns(loop: Callable[[], object]) -> int:
+    """CPU nanoseconds (all threads of this process) of one call of ``loop``."""
+    return time_ns(loop, time.process_time_ns)
 
 
 def interleave(
@@ -122,3 +130,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def verdict(met: bool) -> str:
     return "met" if met else "**not met**"
+
+
+def judge(added: Spread, target: float, unit: str = " %") -> str:
+    """``+1.2 %, met``, and a warning when the rounds are too spread to tell.
+
+    Rounds that disagree by more than four times the target cannot tell a
+    cost at the target from none at all; the verdict then says so.
+    """
+    text = f"{added.median:+.1f}{unit}, {verdict(added.median <= target)}"
+    if added.high - added.low > 4 * target:
+        text += f" (rounds ranged {added.low:+.1f} to {added.high:+.1f}{unit}: not resolved)"
+    return text

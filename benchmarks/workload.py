@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
 
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
 from otel_drift.expectations import ExpectationsFile
@@ -58,7 +59,10 @@ _WATCH_KINDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ),
     (
         "port",
-        {"attribute": "net.host.port", "baseline": {"bins": [0, 1024, 65536], "fractions": [0.1, 0.9]}},
+        {
+            "attribute": "net.host.port",
+            "baseline": {"bins": [0, 1024, 65536], "fractions": [0.1, 0.9]},
+        },
     ),
 )
 
@@ -151,9 +155,11 @@ def pipeline(
     return Pipeline(provider, provider.get_tracer(FLASK_SCOPE), exporter, drift)
 
 
-def make_spans(tracer: Tracer, count: int, route_: str = ROUTE, kind: SpanKind = SpanKind.SERVER) -> None:
+def make_spans(
+    tracer: Tracer, count: int, route_: str = ROUTE, kind: SpanKind = SpanKind.SERVER
+) -> None:
     """What a Flask request does to its server span, ``count`` times."""
-    attributes = {
+    attributes: dict[str, AttributeValue] = {
         "http.method": "GET",
         "http.scheme": "http",
         "http.target": route_,

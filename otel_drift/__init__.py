@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from otel_drift._internal.auto import active_processor
 from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
+from otel_drift._internal.feedback import FeedbackWindow, LabelFeedback
 from otel_drift._internal.processor import DriftSpanProcessor
 from otel_drift._internal.settings import Settings, settings_from_env
 from otel_drift._internal.signals import ConsoleReporter
@@ -35,6 +36,8 @@ __all__ = [
     "DriftEngine",
     "DriftSpanProcessor",
     "ExpectationsError",
+    "FeedbackWindow",
+    "LabelFeedback",
     "Settings",
     "Violation",
     "WatchEvaluation",

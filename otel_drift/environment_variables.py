@@ -89,15 +89,72 @@ worker) per value, and ``drift.bin.count`` already carries the same counts.
 Default: ``false``.
 """
 
+OTEL_DRIFT_ACTIONS = "OTEL_DRIFT_ACTIONS"
+"""
+.. envvar:: OTEL_DRIFT_ACTIONS
+
+Comma-separated ``module:function`` hooks called with a ``DriftTransition``
+each time a watched value's status changes (after the ``otel_drift_actions``
+entry points). They run on otel-drift's own actions thread; an exception is
+logged, never raised.
+"""
+
+OTEL_DRIFT_WEBHOOK_URL = "OTEL_DRIFT_WEBHOOK_URL"
+"""
+.. envvar:: OTEL_DRIFT_WEBHOOK_URL
+
+An http(s) URL that receives a JSON ``POST`` per status change, off the
+request and worker threads. Unset: no webhook.
+"""
+
+OTEL_DRIFT_WEBHOOK_TIMEOUT = "OTEL_DRIFT_WEBHOOK_TIMEOUT"
+"""
+.. envvar:: OTEL_DRIFT_WEBHOOK_TIMEOUT
+
+Seconds per webhook attempt. Default: ``5``.
+"""
+
+OTEL_DRIFT_WEBHOOK_RETRIES = "OTEL_DRIFT_WEBHOOK_RETRIES"
+"""
+.. envvar:: OTEL_DRIFT_WEBHOOK_RETRIES
+
+Retries after a failed attempt (connection error, timeout, 5xx or 429), with
+a back-off doubling from 0.5 s. Default: ``3``.
+"""
+
+OTEL_DRIFT_WEBHOOK_HEADERS = "OTEL_DRIFT_WEBHOOK_HEADERS"
+"""
+.. envvar:: OTEL_DRIFT_WEBHOOK_HEADERS
+
+Extra request headers, ``name=value`` pairs separated by commas (e.g. an
+``Authorization`` token).
+"""
+
+OTEL_DRIFT_JSON_MAX_BYTES = "OTEL_DRIFT_JSON_MAX_BYTES"
+"""
+.. envvar:: OTEL_DRIFT_JSON_MAX_BYTES
+
+Largest HTTP JSON body, in bytes, whose shape otel-drift's requests, httpx
+and Flask instrumentations take (``source: json.shape``). Larger bodies are
+not parsed: ``drift.json.skipped=too_large`` on the span, counted in the
+``drift.json.skipped`` metric. Default: ``1048576`` (1 MiB).
+"""
+
 __all__ = [
+    "OTEL_DRIFT_ACTIONS",
     "OTEL_DRIFT_CONSOLE",
     "OTEL_DRIFT_ENABLED",
     "OTEL_DRIFT_EXPECTATIONS",
     "OTEL_DRIFT_FLUSH_INTERVAL",
+    "OTEL_DRIFT_JSON_MAX_BYTES",
     "OTEL_DRIFT_MAX_CATEGORIES",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",
     "OTEL_DRIFT_VALUE_HISTOGRAMS",
     "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND",
+    "OTEL_DRIFT_WEBHOOK_HEADERS",
+    "OTEL_DRIFT_WEBHOOK_RETRIES",
+    "OTEL_DRIFT_WEBHOOK_TIMEOUT",
+    "OTEL_DRIFT_WEBHOOK_URL",
     "OTEL_DRIFT_WINDOW",
 ]

@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_drift import environment_variables as ev
+from otel_drift._internal.actions import dispatcher_from_env
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.processor import DriftSpanProcessor
@@ -55,10 +56,12 @@ def _install(settings: Settings) -> None:
     try:
         expectations = load_expectations(settings.expectations_path)
     except ExpectationsError as error:
+        # One line: log collectors (journald, Kubernetes, most agents) split records at
+        # newlines, and the problem would arrive as lines that do not say otel-drift.
         _logger.error(
-            "otel-drift is disabled: the expectations file named by %s is invalid.\n%s",
+            "otel-drift is disabled: the expectations file named by %s is invalid: %s",
             ev.OTEL_DRIFT_EXPECTATIONS,
-            error,
+            " | ".join(line.strip() for line in str(error).splitlines()),
         )
         return
     provider = trace.get_tracer_provider()
@@ -75,6 +78,7 @@ def _install(settings: Settings) -> None:
     if settings.console:
         processor.engine.add_listener(ConsoleReporter())
     provider.add_span_processor(processor)
+    _install_actions(processor, provider)
     # atexit runs handlers last-registered first: this evaluates the last
     # window before the SDK providers (registered earlier) flush and close.
     atexit.register(processor.shutdown)
@@ -84,3 +88,17 @@ def _install(settings: Settings) -> None:
         len(expectations.expectations),
         settings.expectations_path,
     )
+
+
+def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) -> None:
+    """Hooks and webhook on status changes (OTEL_DRIFT_ACTIONS, OTEL_DRIFT_WEBHOOK_URL)."""
+    try:
+        dispatcher = dispatcher_from_env(resource=dict(provider.resource.attributes))
+        if dispatcher is None:
+            return
+        processor.engine.add_listener(dispatcher)
+        # Registered before the processor's shutdown, so it runs after it:
+        # the transitions of the last (partial) window are delivered too.
+        atexit.register(dispatcher.shutdown)
+    except Exception:
+        _logger.exception("otel-drift: drift actions are off (detection keeps running)")

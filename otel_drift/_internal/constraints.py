@@ -49,11 +49,13 @@ def _add(found: Violations, rule: str, positions: Sequence[int], count: int, lim
 
 def _type_breaks(raw: Sequence[object], wanted: str) -> list[int]:
     allowed = _TYPE_CHECKS[wanted]
-    # bool is a subclass of int: True is never a number here.
+    # Subclasses count as their base type (numpy's float64 is a float, HTTPStatus an
+    # int), as in values.py; but bool is a subclass of int and True is never a number.
     return [
         i
         for i, v in enumerate(raw)
-        if v is not None and (type(v) not in allowed or (wanted != "boolean" and type(v) is bool))
+        if v is not None
+        and (not isinstance(v, allowed) or (wanted != "boolean" and isinstance(v, bool)))
     ]
 
 

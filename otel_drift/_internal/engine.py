@@ -30,6 +30,8 @@ from opentelemetry.trace import SpanContext, StatusCode
 from otel_drift._internal.constraints import Violations, check_labels, check_numeric
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile, Watch, Window
 from otel_drift._internal.settings import Settings
+from otel_drift._internal.shape_watch import merge as merge_violations
+from otel_drift._internal.shape_watch import shape_labels
 from otel_drift._internal.values import (
     NumericColumn,
     category_column,
@@ -277,8 +279,9 @@ class DriftEngine:
             # A flush may hold the lock; the next tick will catch up.
             if self._lock.acquire(timeout=self._interval):
                 try:
-                    self._process(len(self._queue))
-                    self._close_due_time_windows()
+                    with _quiet_numpy():
+                        self._process(len(self._queue))
+                        self._close_due_time_windows()
                 finally:
                     self._lock.release()
 
@@ -385,6 +388,9 @@ class DriftEngine:
             raw_seq = [_STATUS_LABELS.get(v, v) for v in raw_seq]  # type: ignore[call-overload]
         elif kind == "http.status_class":
             raw_seq = [status_class(v) for v in raw_seq]
+        elif kind == "json.shape":
+            # Shape ids -> "expected" or the id, plus shape.* violations (shape_watch.py).
+            raw_seq, shape_violations = shape_labels(watch, raw_seq, VIOLATION_POSITIONS_PER_BATCH)
         if watch.kind == "numeric":
             numbers = numeric_column(raw_seq)
             violations = check_numeric(
@@ -396,6 +402,8 @@ class DriftEngine:
             violations = check_labels(
                 watch.constraints, raw_seq, labels, VIOLATION_POSITIONS_PER_BATCH
             )
+            if kind == "json.shape":
+                violations = merge_violations(violations, shape_violations)
             watch_state.add_labels(labels.values, labels.missing, labels.invalid)
         self._record_violations(state, watch_state, violations, raw_seq, contexts)
 
@@ -472,11 +480,12 @@ class DriftEngine:
         if not self._lock.acquire(timeout=max(timeout_millis, 0) / 1000.0):
             return False
         try:
-            self._process(len(self._queue))
-            for state in self._states:
-                enough = state.spans >= state.expectation.min_samples
-                if state.spans > 0 and (final or enough):
-                    self._close(state, partial=True)
+            with _quiet_numpy():
+                self._process(len(self._queue))
+                for state in self._states:
+                    enough = state.spans >= state.expectation.min_samples
+                    if state.spans > 0 and (final or enough):
+                        self._close(state, partial=True)
             return True
         except Exception:
             self._count_error("flush")
@@ -493,7 +502,24 @@ class DriftEngine:
         self._wake.set()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
             self._worker.join(timeout=max(timeout_millis, 0) / 1000.0)
+        # From here on nothing reads the queue: spans that still end (the SDK keeps
+        # calling on_end after shutdown) are dropped and counted, not parked in it.
+        self._capacity = 0
         self._flush(timeout_millis, final=True)
+        self._drop_queued()
+
+    def _drop_queued(self) -> None:
+        """Count what was queued too late for the last flush as dropped."""
+        while True:
+            try:
+                index, _context, payload = self._queue.popleft()
+            except IndexError:
+                return
+            rows = payload.rows if isinstance(payload, _Batch) else 1
+            with self._drop_lock:
+                self.dropped[index] += rows
+                if isinstance(payload, _Batch):
+                    self._queued_batch_rows -= rows
 
     # -- reading (metrics callbacks, tests) ------------------------------------
 
@@ -522,6 +548,16 @@ class DriftEngine:
         return {
             self.expectations.expectations[index].name: count for index, count in counts.items()
         }
+
+
+def _quiet_numpy() -> np.errstate:
+    """No floating-point warnings from the host's values (1e308 squared, inf - inf).
+
+    Under ``-W error`` or ``PYTHONWARNINGS=error`` (common in a host's test suite)
+    a warning is an exception, and one would lose a whole batch of values. numpy's
+    error state is per thread (a context variable), so the host's own is untouched.
+    """
+    return np.errstate(all="ignore")
 
 
 def _with_default_windows(expectations: ExpectationsFile, settings: Settings) -> ExpectationsFile:

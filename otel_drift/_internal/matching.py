@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from opentelemetry.trace import SpanKind
 
@@ -49,13 +50,19 @@ class _Residual:
     regexes: tuple[tuple[str, re.Pattern[str]], ...]
 
     def holds(self, attributes: Mapping[str, object]) -> bool:
-        for key, expected in self.equals:
-            if not _equal(attributes.get(key), expected):
-                return False
-        for key, pattern in self.regexes:
-            value = attributes.get(key)
-            if value is None or pattern.search(str(value)) is None:
-                return False
+        try:
+            for key, expected in self.equals:
+                if not _equal(attributes.get(key), expected):
+                    return False
+            for key, pattern in self.regexes:
+                value = attributes.get(key)
+                if value is None or pattern.search(str(value)) is None:
+                    return False
+        except Exception:
+            # A value that cannot be compared or shown as text (an int past Python's
+            # int -> str digit limit, an object with a broken __eq__) matches nothing;
+            # raising would lose the span for every other expectation too.
+            return False
         return True
 
 
@@ -76,16 +83,26 @@ class Plan:
             value = attributes.get(key)
             if value is None:
                 continue
-            candidates = table.get(value)  # type: ignore[call-overload]
-            if candidates is None and type(value) is int:
-                # `http.status_code: "500"` written as a string still matches 500.
-                candidates = table.get(str(value))
+            try:
+                candidates = table.get(value)  # type: ignore[call-overload]
+                if candidates is None and _is_int(value):
+                    # `http.status_code: "500"` written as a string still matches 500.
+                    candidates = table.get(str(int(value)))
+            except Exception:
+                # Unhashable (the SDK keeps dict attribute values) or too many digits
+                # to print: equal to no scalar of the file.
+                continue
             if candidates:
                 found.extend(r.index for r in candidates if r.holds(attributes))
         return found
 
 
 EMPTY_PLAN = Plan(unkeyed=(), keyed=())
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # Subclasses too (HTTPStatus, IntEnum): the SDK keeps them as they are.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _equal(actual: object, expected: AttributeScalar) -> bool:
@@ -96,7 +113,7 @@ def _equal(actual: object, expected: AttributeScalar) -> bool:
         return actual is expected
     if actual == expected:
         return True
-    return type(actual) is int and isinstance(expected, str) and str(actual) == expected
+    return _is_int(actual) and isinstance(expected, str) and str(int(actual)) == expected
 
 
 @dataclass(frozen=True)
@@ -143,6 +160,9 @@ class SpanMatcher:
     def __init__(self, expectations: Sequence[Expectation]) -> None:
         self._compiled = tuple(_compile(i, e) for i, e in enumerate(expectations))
         self.plans: dict[PlanKey, Plan] = {}
+        #: Plans for match(), which instrumentations of our own scopes call: kept
+        #: apart from ``plans``, where those scopes must stay empty.
+        self._direct_plans: dict[PlanKey, Plan] = {}
 
     def plan_for(self, key: PlanKey) -> Plan:
         """Build (and cache) the plan for one (span name, kind, scope name)."""
@@ -156,9 +176,13 @@ class SpanMatcher:
         self, name: str, kind: SpanKind, scope: str, attributes: Mapping[str, object]
     ) -> list[int]:
         key = (name, kind, scope)
-        plan = self.plans.get(key)
+        plan = self._direct_plans.get(key)
         if plan is None:
-            plan = self.plan_for(key)
+            # own_scopes: otel-drift's instrumentations ask for their own spans.
+            plan = self._build(key, own_scopes=True)
+            if len(self._direct_plans) >= MAX_CACHED_PLANS:
+                self._direct_plans.clear()
+            self._direct_plans[key] = plan
         return plan.matches(attributes) if plan else []
 
     def _build(self, key: PlanKey, *, own_scopes: bool = False) -> Plan:
@@ -171,7 +195,11 @@ class SpanMatcher:
             if not compiled.admits(key):
                 continue
             if compiled.equals:
-                (attr, value), rest = compiled.equals[0], compiled.equals[1:]
+                attr, value = compiled.equals[0]
+                # A dict lookup finds the entry for 1 with True (equal hashes), which
+                # _equal refuses: where that can happen, the residual checks the key again.
+                ambiguous = isinstance(value, bool) or value in (0, 1)
+                rest = compiled.equals if ambiguous else compiled.equals[1:]
                 residual = _Residual(compiled.index, rest, compiled.regexes)
                 keyed.setdefault(attr, {}).setdefault(value, []).append(residual)
             else:

@@ -54,15 +54,18 @@ class CategoryColumn:
 
 
 def _as_number(value: object) -> float | None:
-    kind = type(value)
-    if kind is int or kind is float:
-        return float(value)  # type: ignore[arg-type]
-    if kind is str and len(value) <= MAX_NUMERIC_TEXT:  # type: ignore[arg-type]
+    # Subclasses count as their base type: the SDK keeps numpy's float64,
+    # HTTPStatus and StrEnum members as they are.
+    if isinstance(value, bool):
+        return None  # True is not a latency
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and len(value) <= MAX_NUMERIC_TEXT:
         try:
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         except ValueError:
             return None
-    # bool (True is not a latency), bytes, sequences, anything else.
+    # bytes, sequences, mappings, anything else.
     return None
 
 
@@ -107,18 +110,22 @@ def label(value: object) -> str | None:
     >>> label(True), label(404), label(2.0), label(0.5), label("x" * 300)[-3:]
     ('true', '404', '2', '0.5', 'xxx')
     """
-    kind = type(value)
-    if kind is str:
-        text: str = value  # type: ignore[assignment]
+    # Subclasses are read as their base type (a StrEnum member is its text,
+    # HTTPStatus.OK is "200", numpy's float64 a float), never by their repr.
+    if isinstance(value, str):
+        text = str.__str__(value)
         return text if len(text) <= MAX_LABEL_LENGTH else text[:MAX_LABEL_LENGTH]
-    if kind is bool:
+    if isinstance(value, bool):
         return "true" if value else "false"
-    if kind is int:
-        return str(value)
-    if kind is float:
-        number: float = value  # type: ignore[assignment]
+    if isinstance(value, int):
+        try:
+            return str(int(value))[:MAX_LABEL_LENGTH]
+        except ValueError:
+            return None  # more digits than Python converts to text (sys.get_int_max_str_digits)
+    if isinstance(value, float):
+        number = float(value)
         if math.isfinite(number) and number.is_integer():
-            return str(int(number))
+            return str(int(number))[:MAX_LABEL_LENGTH]
         return repr(number)
     return None
 
@@ -153,8 +160,9 @@ def status_class(value: object) -> object:
     >>> status_class(503), status_class("404"), status_class(None), status_class(True)
     ('5xx', '4xx', None, True)
     """
-    if type(value) is str and value.isdigit() and len(value) == 3:
+    # Length first: isdigit() on a 10 MB string holds the GIL for milliseconds.
+    if isinstance(value, str) and len(value) == 3 and value.isdigit():
         return value[0] + "xx"
-    if type(value) is int and 100 <= value <= 999:
+    if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999:
         return f"{value // 100}xx"
     return value

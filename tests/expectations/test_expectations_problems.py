@@ -177,13 +177,13 @@ SCHEMA_CASES: list[tuple[str, Callable[[Document], object], str, str]] = [
         "anyOf source",
         lambda d: watch(d).pop("source"),
         "expectations[0].watch.w",
-        "source or attribute",
+        "source, attribute or feature",
     ),
     (
         "anyOf baseline",
         lambda d: watch(d).pop("baseline"),
         "expectations[0].watch.w",
-        "baseline or constraints",
+        "baseline, constraints or shape",
     ),
     (
         "attribute value type",

@@ -20,7 +20,11 @@ from otel_drift._internal.expectations.model import (
     DEFAULT_MIN_SAMPLES,
     DEFAULT_RAISE_AFTER,
     DEFAULT_STATUS_CODE_ATTRIBUTES,
+    FEEDBACK_THRESHOLDS,
+    JSON_SHAPE_ATTRIBUTE,
     METHODS,
+    ML_PREDICTION_KEY,
+    ML_SOURCES,
     Baseline,
     BinnedBaseline,
     CategoricalBaseline,
@@ -28,6 +32,7 @@ from otel_drift._internal.expectations.model import (
     DurationUnit,
     Expectation,
     ExpectationsFile,
+    Feedback,
     Hysteresis,
     Match,
     Source,
@@ -44,6 +49,8 @@ from otel_drift._internal.expectations.resolve import (
     source_of,
     value_kind,
 )
+from otel_drift._internal.expectations.shapes import expected_shape
+from otel_drift._internal.json_shape import EXPECTED_LABEL
 
 Raw = Mapping[str, Any]
 
@@ -72,6 +79,19 @@ def _expectation(raw: Raw, defaults: Raw) -> Expectation:
         window_declared=window is not None,
         min_samples=int(samples) if samples is not None else DEFAULT_MIN_SAMPLES,
         hysteresis=_hysteresis(as_mapping(hysteresis)),
+        feedback=_feedback(raw["feedback"]) if "feedback" in raw else None,
+    )
+
+
+def _feedback(raw: Raw) -> Feedback:
+    metric = raw["metric"]
+    warning, critical = FEEDBACK_THRESHOLDS[metric]
+    return Feedback(
+        metric=metric,
+        baseline=float(raw["baseline"]),
+        warning=float(raw.get("warning", warning)),
+        critical=float(raw.get("critical", critical)),
+        window=int(raw.get("window", 500)),
     )
 
 
@@ -121,13 +141,21 @@ def _watch(name: str, raw: Raw) -> Watch:
         name=name,
         source=_source(raw),
         kind=kind,
-        baseline=_baseline(raw["baseline"]) if "baseline" in raw else None,
+        baseline=_baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw),
         method=method,
         warning=float(raw.get("warning", info.warning)),
         critical=float(raw.get("critical", info.critical)),
         constraints=_constraints(as_mapping(raw.get("constraints"))),
         cusum_k=float(raw.get("cusum_k", DEFAULT_CUSUM_K)),
+        shape=expected_shape(raw["shape"]) if "shape" in raw else None,
     )
+
+
+def _shape_baseline(raw: Raw) -> Baseline | None:
+    # A shape alone means "every body has it": drift is the share that does not.
+    if source_of(raw) == "json.shape" and "shape" in raw:
+        return CategoricalBaseline(categories={EXPECTED_LABEL: 1.0})
+    return None
 
 
 def _source(raw: Raw) -> Source:
@@ -136,7 +164,21 @@ def _source(raw: Raw) -> Source:
     attributes = (names,) if isinstance(names, str) else tuple(names or ())
     if kind == "http.status_class" and not attributes:
         attributes = DEFAULT_STATUS_CODE_ATTRIBUTES
-    return Source(kind=kind, attributes=attributes, unit=cast(DurationUnit, raw.get("unit", "ms")))
+    if kind == "json.shape" and not attributes:
+        attributes = (JSON_SHAPE_ATTRIBUTE,)
+    feature = raw.get("feature")
+    if kind in ML_SOURCES and not attributes:
+        # The key an ML instrumentation's column goes by; never a real span
+        # attribute (their spans are not read by the processor).
+        attributes = (ML_PREDICTION_KEY,) if kind == "ml.prediction" else (f"{kind}.{feature}",)
+    output = raw.get("output")
+    return Source(
+        kind=kind,
+        attributes=attributes,
+        unit=cast(DurationUnit, raw.get("unit", "ms")),
+        feature=feature if isinstance(feature, str | int) else None,
+        output=int(output) if output is not None else None,
+    )
 
 
 def _baseline(raw: Raw) -> Baseline:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from otel_drift._internal.json_shape import ExpectedShape
+
 SpanKindName = Literal["internal", "server", "client", "producer", "consumer"]
 AttributeScalar = str | bool | int | float
 ValueKind = Literal["numeric", "categorical"]
@@ -22,7 +24,28 @@ DurationUnit = Literal["ns", "us", "ms", "s"]
 #: ``span.status``: "UNSET", "OK" or "ERROR";
 #: ``http.status_class``: "2xx", "4xx", ... derived from the first present of
 #: ``Source.attributes`` (default: the new and the old HTTP status attribute).
-SourceKind = Literal["attribute", "span.duration", "span.status", "http.status_class"]
+#: ``ml.feature``, ``ml.missing``, ``ml.prediction``: columns of an ML model call,
+#: handed over whole by otel-drift's ML instrumentations (``engine.observe``):
+#: the input feature ``Source.feature``, 1.0/0.0 for "that feature is missing",
+#: and the model's output (column ``Source.output`` of a 2-D one).
+SourceKind = Literal[
+    "attribute",
+    "span.duration",
+    "span.status",
+    "http.status_class",
+    "json.shape",
+    "ml.feature",
+    "ml.missing",
+    "ml.prediction",
+]
+#: Sources fed by ML instrumentations rather than read from span attributes.
+ML_SOURCES: frozenset[str] = frozenset({"ml.feature", "ml.missing", "ml.prediction"})
+#: Attribute-style key of the prediction column (``engine.observe`` finds it by it).
+ML_PREDICTION_KEY = "ml.prediction"
+
+#: ``json.shape``: the id of a JSON body's shape, set on client (and server)
+#: spans by otel-drift's HTTP instrumentations; compared with ``Watch.shape``.
+JSON_SHAPE_ATTRIBUTE = "drift.json.shape"
 
 DEFAULT_STATUS_CODE_ATTRIBUTES: tuple[str, ...] = ("http.response.status_code", "http.status_code")
 
@@ -97,6 +120,10 @@ class Source:
     kind: SourceKind
     attributes: tuple[str, ...] = ()
     unit: DurationUnit = "ms"
+    #: ``ml.feature`` / ``ml.missing``: the feature's name or column index.
+    feature: str | int | None = None
+    #: ``ml.prediction``: the column of a 2-D output (None: see the schema's rule).
+    output: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,12 +187,33 @@ class Watch:
     constraints: Constraints = field(default_factory=Constraints)
     #: CUSUM allowance k, in baseline standard deviations.
     cusum_k: float = 0.5
+    #: ``json.shape``: the shape JSON bodies should have.
+    shape: ExpectedShape | None = None
 
 
 @dataclass(frozen=True)
 class Hysteresis:
     raise_after: int = DEFAULT_RAISE_AFTER
     clear_after: int = DEFAULT_CLEAR_AFTER
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A model's quality on reference data, compared with true outcomes recorded later."""
+
+    metric: Literal["accuracy", "mae", "rmse"]
+    baseline: float
+    warning: float
+    critical: float
+    window: int = 500
+
+
+#: Default feedback thresholds: (warning, critical) per metric.
+FEEDBACK_THRESHOLDS: Mapping[str, tuple[float, float]] = {
+    "accuracy": (0.05, 0.1),
+    "mae": (0.1, 0.25),
+    "rmse": (0.1, 0.25),
+}
 
 
 @dataclass(frozen=True)
@@ -179,6 +227,8 @@ class Expectation:
     window_declared: bool = True
     min_samples: int = DEFAULT_MIN_SAMPLES
     hysteresis: Hysteresis = field(default_factory=Hysteresis)
+    #: Model quality to compare label feedback with (None: not declared).
+    feedback: Feedback | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,10 @@ SOURCE_KINDS: Mapping[str, ValueKind] = {
     "span.duration": "numeric",
     "span.status": "categorical",
     "http.status_class": "categorical",
+    # A shape id, labelled "expected" when it conforms: a mix of shapes.
+    "json.shape": "categorical",
+    # 1.0 where the feature is missing, 0.0 where present: a rate, always numeric.
+    "ml.missing": "numeric",
 }
 
 
@@ -44,11 +48,14 @@ def as_mapping(value: object) -> Mapping[str, Any]:
 
 
 def source_of(watch: Mapping[str, Any]) -> str | None:
-    """The source kind: ``source`` when given, else ``attribute`` when an attribute is named."""
+    """The source kind: ``source`` when given, else ``attribute`` when an attribute is named,
+    else ``ml.feature`` when a model feature is."""
     source = watch.get("source")
     if isinstance(source, str):
         return source
-    return "attribute" if "attribute" in watch else None
+    if "attribute" in watch:
+        return "attribute"
+    return "ml.feature" if "feature" in watch else None
 
 
 def baseline_kind(baseline: object) -> ValueKind | None:

@@ -31,6 +31,7 @@ from otel_drift._internal.expectations.resolve import (
     source_of,
     value_kind,
 )
+from otel_drift._internal.expectations.shapes import check_shape
 
 #: Fractions and category shares must sum to 1 within this.
 SUM_TOLERANCE = 1e-6
@@ -93,6 +94,7 @@ class _Checker:
                 names[name] = index
         self.match(as_mapping(raw.get("match")), (*path, "match"))
         self.window_and_samples(raw, defaults, path)
+        self.feedback(as_mapping(raw.get("feedback")), (*path, "feedback"))
         watches = raw.get("watch")
         if isinstance(watches, dict):
             for watch_name, watch in watches.items():
@@ -176,6 +178,7 @@ class _Checker:
                 f"has no effect with source: {source}.",
                 "remove attribute, or use source: attribute to read the value from it.",
             )
+        self.ml_source(raw, path, resolved)
         if "unit" in raw and resolved not in (None, "span.duration"):
             self.add(
                 (*path, "unit"),
@@ -210,6 +213,10 @@ class _Checker:
         elif isinstance(baseline, dict):
             self.baseline(baseline, (*path, "baseline"), as_mapping(raw.get("constraints")))
         self.constraints(as_mapping(raw.get("constraints")), (*path, "constraints"), kind, resolved)
+        self.json_shape(raw, path, resolved)
+        if resolved == "json.shape" and "shape" in raw and "baseline" not in raw:
+            # The implied baseline {expected: 1.0} makes method and thresholds meaningful.
+            raw = {**raw, "baseline": {"categories": {"expected": 1.0}}}
         self.method(raw, path, kind)
 
     def method(self, raw: Mapping[str, Any], path: PathParts, kind: ValueKind) -> None:
@@ -424,6 +431,62 @@ class _Checker:
                         "would be a violation.",
                         "add it to constraints.allowed, or remove it from the baseline.",
                     )
+
+    def feedback(self, raw: Mapping[str, Any], path: PathParts) -> None:
+        warning, critical = raw.get("warning"), raw.get("critical")
+        if is_number(warning) and is_number(critical) and critical < warning:
+            self.add(
+                (*path, "critical"),
+                f"is {critical}, below warning ({warning}): the critical level would come first.",
+                "make critical at least warning.",
+            )
+        baseline = raw.get("baseline")
+        if raw.get("metric") == "accuracy" and is_number(baseline) and baseline > 1:
+            self.add(
+                (*path, "baseline"),
+                f"is {baseline}, but an accuracy is a share from 0 to 1.",
+                "give the accuracy as a share (0.93, not 93).",
+            )
+
+    def ml_source(self, raw: Mapping[str, Any], path: PathParts, resolved: str | None) -> None:
+        """``feature`` and ``output`` belong to the ML sources that read them."""
+        if resolved in ("ml.feature", "ml.missing") and "feature" not in raw:
+            self.add(
+                (*path, "feature"),
+                f"is required with source: {resolved}.",
+                "name the model input feature (a column name) or give its column index.",
+            )
+        if "feature" in raw and resolved not in ("ml.feature", "ml.missing"):
+            self.add(
+                (*path, "feature"),
+                f"has no effect with source: {resolved}.",
+                "remove feature, or use source: ml.feature or ml.missing.",
+            )
+        if "output" in raw and resolved != "ml.prediction":
+            self.add(
+                (*path, "output"),
+                f"applies only to source: ml.prediction, not {resolved}.",
+                "remove output.",
+            )
+
+    def json_shape(self, raw: Mapping[str, Any], path: PathParts, resolved: str | None) -> None:
+        """``shape`` goes with ``source: json.shape``, and that source needs one."""
+        if resolved == "json.shape" and "shape" not in raw:
+            self.add(
+                (*path, "shape"),
+                "is required with source: json.shape.",
+                "give the expected shape: {paths: {id: number, name: string}} or "
+                "{schema: {type: object, properties: ..., required: [...]}}.",
+            )
+        if "shape" in raw and resolved != "json.shape":
+            self.add(
+                (*path, "shape"),
+                f"applies only to source: json.shape, not {resolved}.",
+                "remove shape, or use source: json.shape.",
+            )
+        shape = raw.get("shape")
+        if isinstance(shape, dict):
+            check_shape(shape, (*path, "shape"), self.add)
 
     # -- constraints --------------------------------------------------------
 

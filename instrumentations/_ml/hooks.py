@@ -1,0 +1,81 @@
+"""Wrapping library methods when (and only when) the library is imported.
+
+``_instrument`` must not import a heavy library (torch) into every process
+that merely has it installed: wrapt post-import hooks wrap it when the
+application imports it, or at once if it already has. Hooks cannot be
+unregistered, so each is registered once and does nothing while its
+instrumentor is off; re-instrumenting re-applies to what is imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import wrapt
+from opentelemetry.instrumentation.utils import unwrap
+
+_logger = logging.getLogger(__name__)
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def require(module: str) -> None:
+    """Raise ModuleNotFoundError when ``module`` is not installed (without importing it).
+
+    ``opentelemetry-instrument`` skips an instrumentor quietly on that error,
+    so the others in this distribution still load.
+    """
+    if importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+
+class Patcher:
+    """The wraps of one instrumentor: applied on import, undone on uninstrument."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self._registered: dict[str, Callable[[ModuleType], None]] = {}
+        self._wrapped: list[tuple[type, str]] = []
+
+    def on_import(self, module: str, apply: Callable[[ModuleType], None]) -> None:
+        """Call ``apply(module)`` now if imported, else when it is; only while active."""
+        self.active = True
+        if module in self._registered:
+            loaded = sys.modules.get(module)
+            if loaded is not None:
+                self._run(apply, loaded)
+            return
+        self._registered[module] = apply
+
+        def hook(loaded: ModuleType) -> None:
+            if self.active:
+                self._run(apply, loaded)
+
+        wrapt.register_post_import_hook(hook, module)
+
+    def _run(self, apply: Callable[[ModuleType], None], module: ModuleType) -> None:
+        try:
+            apply(module)
+        except Exception:
+            # A library version whose layout we do not know: instrument less, never break.
+            _logger.exception("otel-drift: could not instrument %s", module.__name__)
+
+    def wrap(self, owner: type, name: str, wrapper: Wrapper) -> bool:
+        """Wrap ``owner.name`` (defined on owner itself) once; False if absent or done."""
+        current = owner.__dict__.get(name)
+        if current is None or isinstance(current, wrapt.ObjectProxy):
+            return False
+        wrapt.wrap_function_wrapper(owner, name, wrapper)
+        self._wrapped.append((owner, name))
+        return True
+
+    def unwrap_all(self) -> None:
+        self.active = False
+        while self._wrapped:
+            owner, name = self._wrapped.pop()
+            unwrap(owner, name)

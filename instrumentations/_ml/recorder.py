@@ -1,0 +1,250 @@
+"""One model call: its span, and its features and prediction handed to the engine.
+
+Each instrumentation owns a :class:`ModelCallRecorder`. ``call`` runs the
+wrapped function inside a span of the instrumentation's scope
+(``otel_drift.instrumentation.<name>``, which the span processor skips: the
+values reach the engine here, whole, through ``engine.observe``). Rows that
+break a hard constraint are counted, vectorized, and put on the span as
+``drift.violation`` events before it ends: the processor could not add them
+to a finished span.
+
+Nothing of ours ever raises into the host: the user's exceptions pass
+through untouched (recorded on the span), our own are logged, rate-limited.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+
+from otel_drift._internal.auto import active_processor
+from otel_drift._internal.feedback import tracked
+from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift.version import __version__
+
+from . import semconv
+from .columns import for_engine, missing_mask, violation_counts
+from .inputs import Array, Features
+from .naming import model_identity
+from .outputs import prediction_array, prediction_column
+from .plans import ExpectationPlan, WatchPlan, plan_for
+
+_logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: True while a model call is running in this context: calls it makes itself
+#: (a Pipeline's steps, a classifier's predict calling predict_proba, a torch
+#: module's sub-modules) and training (fit) make no span of their own.
+_IN_MODEL_CALL: ContextVar[bool] = ContextVar("otel_drift_in_model_call", default=False)
+
+#: (trace_id, span_id) of the last model call made in this context, for label feedback.
+_LAST_CALL: ContextVar[tuple[int, int] | None] = ContextVar(
+    "otel_drift_last_model_call", default=None
+)
+
+#: Distinct (model, operation) plans remembered per recorder.
+MAX_CACHED_PLANS = 1024
+
+
+def in_model_call() -> bool:
+    return _IN_MODEL_CALL.get()
+
+
+def last_model_call() -> tuple[int, int] | None:
+    """(trace_id, span_id) of the last instrumented model call made in this context.
+
+    Store it with the request; when the true outcome is known, hand both to
+    ``LabelFeedback.record_outcomes_for_span``.
+    """
+    return _LAST_CALL.get()
+
+
+def call_quietly(wrapped: Callable[..., T], args: Sequence[Any], kwargs: Mapping[str, Any]) -> T:
+    """Run ``wrapped`` as part of something else (training, an outer model call): no span."""
+    token = _IN_MODEL_CALL.set(True)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _IN_MODEL_CALL.reset(token)
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What an instrumentation knows about a call before running it."""
+
+    model: object
+    operation: str
+    #: Reads the input: called after the model ran (so a failed call costs nothing).
+    features: Callable[[], Features | None]
+    #: The model's output -> the array the prediction column comes from.
+    prediction: Callable[[Any], Array | None] = prediction_array
+    #: Name when the model declares none (e.g. an ONNX graph's name).
+    default_name: str | None = None
+
+
+class ModelCallRecorder:
+    """Spans and engine feeding for one instrumentation (one framework)."""
+
+    def __init__(
+        self,
+        framework: str,
+        scope: str,
+        tracer_provider: trace.TracerProvider | None = None,
+        drift_processor: DriftSpanProcessor | None = None,
+    ) -> None:
+        self.framework = framework
+        self.scope = scope
+        self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
+        self._processor = drift_processor
+        self._plans: dict[tuple[str, str, str | None], tuple[ExpectationPlan, ...]] = {}
+        self._plans_of: DriftSpanProcessor | None = None
+        self.errors = 0
+
+    def processor(self) -> DriftSpanProcessor | None:
+        return self._processor if self._processor is not None else active_processor()
+
+    # -- the call --------------------------------------------------------------
+
+    def call(
+        self,
+        call: ModelCall,
+        wrapped: Callable[..., T],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+    ) -> T:
+        if _IN_MODEL_CALL.get():
+            return wrapped(*args, **kwargs)
+        token = _IN_MODEL_CALL.set(True)
+        try:
+            return self._traced(call, wrapped, args, kwargs)
+        finally:
+            _IN_MODEL_CALL.reset(token)
+
+    def _traced(
+        self,
+        call: ModelCall,
+        wrapped: Callable[..., T],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+    ) -> T:
+        try:
+            name, version = model_identity(call.model, call.default_name)
+            attributes: dict[str, Any] = {
+                semconv.ML_MODEL_NAME: name,
+                semconv.ML_FRAMEWORK: self.framework,
+                semconv.ML_OPERATION: call.operation,
+            }
+            if version is not None:
+                attributes[semconv.ML_MODEL_VERSION] = version
+            span_name = f"{call.operation} {name}"
+        except Exception:
+            self._error("preparing a model span")
+            return wrapped(*args, **kwargs)
+        with self.tracer.start_as_current_span(
+            span_name, kind=SpanKind.INTERNAL, attributes=attributes
+        ) as span:
+            context = span.get_span_context()
+            _LAST_CALL.set((context.trace_id, context.span_id))
+            result = wrapped(*args, **kwargs)
+            try:
+                self._observe(span, span_name, attributes, call, result)
+            except Exception:
+                self._error("observing a model call")
+            return result
+
+    # -- after the call ----------------------------------------------------------
+
+    def _observe(
+        self,
+        span: Span,
+        span_name: str,
+        attributes: Mapping[str, Any],
+        call: ModelCall,
+        result: object,
+    ) -> None:
+        features = call.features()
+        prediction = call.prediction(result)
+        rows = (
+            features.rows
+            if features is not None
+            else (int(prediction.shape[0]) if prediction is not None else None)
+        )
+        if rows is not None:
+            span.set_attribute(semconv.ML_BATCH_SIZE, rows)
+        if features is not None:
+            span.set_attribute(semconv.ML_FEATURES, features.width)
+            if features.is_sparse:
+                span.set_attribute(semconv.ML_INPUT_SPARSE, True)
+        feedback = tracked(str(attributes[semconv.ML_MODEL_NAME]))
+        if feedback is not None and prediction is not None:
+            context = span.get_span_context()
+            column = prediction_column(prediction, None)
+            if column is not None:
+                feedback.record_span_predictions((context.trace_id, context.span_id), column)
+        processor = self.processor()
+        if processor is None or rows is None or rows == 0:
+            return
+        for plan in self._plans_for(processor, span_name, attributes):
+            columns: dict[str, Any] = {}
+            for watch in plan.watches:
+                column = _column(watch, features, prediction)
+                broken = violation_counts(watch.constraints, column, rows)
+                for rule, count in broken.items():
+                    span.add_event(
+                        semconv.VIOLATION_EVENT,
+                        {
+                            semconv.DRIFT_EXPECTATION: plan.expectation,
+                            semconv.DRIFT_ATTRIBUTE: watch.name,
+                            semconv.DRIFT_RULE: rule,
+                            semconv.DRIFT_VIOLATIONS: count,
+                        },
+                    )
+                if column is not None:
+                    columns[watch.name] = for_engine(column)
+            processor.engine.observe(plan.expectation, columns, rows=rows)
+
+    def _plans_for(
+        self, processor: DriftSpanProcessor, span_name: str, attributes: Mapping[str, Any]
+    ) -> tuple[ExpectationPlan, ...]:
+        if processor is not self._plans_of:
+            self._plans.clear()
+            self._plans_of = processor
+        key = (
+            span_name,
+            str(attributes.get(semconv.ML_MODEL_NAME)),
+            attributes.get(semconv.ML_MODEL_VERSION),
+        )
+        plans = self._plans.get(key)
+        if plans is None:
+            names = processor.expectations_for(span_name, SpanKind.INTERNAL, self.scope, attributes)
+            expectations = processor.engine.expectations.expectations
+            index = processor.engine.index
+            plans = tuple(plan_for(expectations[index[name]]) for name in names)
+            if len(self._plans) >= MAX_CACHED_PLANS:
+                self._plans.clear()
+            self._plans[key] = plans
+        return plans
+
+    def _error(self, where: str) -> None:
+        self.errors += 1
+        # The first few in full, then every 1000th: a persistent bug must not flood logs.
+        if self.errors <= 3 or self.errors % 1000 == 0:
+            _logger.exception("otel-drift: internal error %s (#%d)", where, self.errors)
+
+
+def _column(watch: WatchPlan, features: Features | None, prediction: Array | None) -> Array | None:
+    if watch.role == "prediction":
+        return prediction_column(prediction, watch.output) if prediction is not None else None
+    if features is None or watch.feature is None:
+        return None
+    column = features.column(watch.feature)
+    if column is None or watch.role == "feature":
+        return column
+    return missing_mask(column).astype("float64")

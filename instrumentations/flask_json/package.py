@@ -1,0 +1,1 @@
+_instruments = ("flask >= 2.2",)

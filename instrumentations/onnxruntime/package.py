@@ -1,0 +1,1 @@
+_instruments = ("onnxruntime >= 1.16",)

@@ -1,0 +1,1 @@
+_instruments = ("openfeature-sdk >= 0.7",)

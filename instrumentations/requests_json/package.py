@@ -1,0 +1,1 @@
+_instruments = ("requests >= 2.0",)

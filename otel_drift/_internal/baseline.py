@@ -1,0 +1,432 @@
+"""``otel-drift baseline``: an expectations file for a model, from reference data.
+
+Reads CSV, Parquet or ``.npy`` in chunks (data larger than memory is fine),
+gives each feature a binned baseline with quantile edges (numbers) or its
+category frequencies (labels), and a baseline of its missing-value rate;
+with ``--model module:attribute`` it also runs the model on the data for the
+prediction's baseline. The output is YAML meant to be read and edited, and
+is checked like ``otel-drift validate`` before it is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import math
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from otel_drift._internal.baseline_model import ModelError, load_model, predict
+from otel_drift._internal.baseline_read import DataError, Source, open_source
+from otel_drift._internal.baseline_stats import (
+    CategoryStats,
+    NumericStats,
+    is_categorical_output,
+)
+from otel_drift._internal.baseline_yaml import dump, watch_name
+from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.load import loads_expectations
+
+#: Categorical features with at most this many categories get an allowed-set constraint.
+MAX_ALLOWED = 50
+#: Thresholds written for each kind of watched value (editable in the file).
+NUMERIC_RULE = {"method": "psi", "warning": 0.1, "critical": 0.25}
+CATEGORICAL_RULE = {"method": "jensen_shannon", "warning": 0.1, "critical": 0.2}
+#: The missing-value rate: linf is the largest change of a share, here of "missing".
+MISSING_RULE = {"method": "linf", "warning": 0.05, "critical": 0.1}
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", type=Path, help="reference data: .csv, .parquet or .npy")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="expectations file to write"
+    )
+    parser.add_argument("--name", required=True, help="expectation name, e.g. credit-model")
+    parser.add_argument(
+        "--model-name", help="ml.model.name to match (default: --name); see name_model()"
+    )
+    parser.add_argument("--model-version", help="ml.model.version to match (default: any)")
+    parser.add_argument("--features", help="comma-separated columns to watch (default: all)")
+    parser.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    parser.add_argument("--target", help="the label column: left out of the features")
+    parser.add_argument("--categorical", default="", help="numeric columns to treat as labels")
+    parser.add_argument("--feature-names", help="comma-separated names of a .npy file's columns")
+    parser.add_argument("--bins", type=int, default=10, help="bins per numeric feature (10)")
+    parser.add_argument(
+        "--model",
+        help="module:attribute of a fitted model (or a function returning one) to run for the "
+        "prediction baseline; the module is imported (its code runs), nothing is unpickled",
+    )
+    parser.add_argument("--operation", default="predict", help="model method to run (predict)")
+    parser.add_argument("--output-column", type=int, help="column of a 2-D model output")
+    parser.add_argument("--window", type=int, default=1000, help="rows per window (1000)")
+    parser.add_argument("--min-samples", type=int, default=200, help="min rows scored (200)")
+    parser.add_argument("--chunk-rows", type=int, default=100_000, help="rows read at a time")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None)
+    progress.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+class Progress:
+    """A one-line progress bar on stderr (no dependency): rows done of this pass's rows.
+
+    The first pass over a CSV file does not know how many rows there are and
+    counts them; the second pass has a bar.
+    """
+
+    def __init__(self, stream: TextIO, enabled: bool, passes: int) -> None:
+        self.stream, self.enabled, self.passes = stream, enabled, passes
+        self.step, self.done = 0, 0
+        self.total: int | None = None
+
+    def start(self, step: int, total: int | None) -> None:
+        self.step, self.total, self.done = step, total, 0
+
+    def update(self, rows: int) -> None:
+        self.done += rows
+        if not self.enabled:
+            return
+        label = f"pass {self.step}/{self.passes}"
+        if self.total:
+            share = min(self.done / self.total, 1.0)
+            bar = "#" * int(share * 30)
+            self.stream.write(f"\r{label} [{bar:<30}] {share:6.1%} of {self.total:,} rows")
+        else:
+            self.stream.write(f"\r{label} {self.done:,} rows")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class _Prediction:
+    categorical: bool | None = None
+    labels: CategoryStats = field(default_factory=CategoryStats)
+    numbers: NumericStats = field(default_factory=lambda: NumericStats(np.random.default_rng(1)))
+    # Quality on the reference data, when --target names the true outcome.
+    outcomes: int = 0
+    correct: int = 0
+    abs_error: float = 0.0
+
+
+@command("baseline", "build a model's expectations file from reference data", _arguments)
+def baseline(arguments: argparse.Namespace) -> int:
+    output: Path = arguments.output
+    if output.exists() and not arguments.force:
+        print(
+            f"otel-drift baseline: {output} exists; not overwriting it "
+            "(add --force to replace it).",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if arguments.bins < 2 or arguments.chunk_rows < 1 or arguments.window < 1:
+        print(
+            "otel-drift baseline: --bins must be >= 2, --chunk-rows and --window >= 1",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        text = build(arguments)
+    except (DataError, ModelError) as error:
+        print(f"otel-drift baseline: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        loads_expectations(text, path=str(output))
+    except ExpectationsError as error:  # a bug of ours: say so rather than write it
+        print(f"otel-drift baseline: the generated file is invalid:\n{error}", file=sys.stderr)
+        return EXIT_FAILED
+    output.write_text(text, encoding="utf-8")
+    print(f"{output}: wrote expectation {arguments.name!r}", file=sys.stderr)
+    return EXIT_OK
+
+
+def build(arguments: argparse.Namespace) -> str:
+    source = open_source(arguments.data, _split(arguments.feature_names) or None)
+    features = _features(source, arguments)
+    categorical = {
+        name
+        for name in features
+        if name not in source.numeric or name in set(_split(arguments.categorical))
+    }
+    model = load_model(arguments.model) if arguments.model else None
+    # The model gets the columns it was fitted on when it names them, else the features.
+    # (LightGBM renames "mean radius" to "mean_radius": then the features go, in order.)
+    known = getattr(model, "feature_names_in_", None)
+    named = [str(c) for c in known] if known is not None else []
+    model_columns = named if named and set(named) <= set(source.columns) else features
+    rng = np.random.default_rng(0)
+    numeric_stats = {name: NumericStats(rng) for name in features if name not in categorical}
+    category_stats = {name: CategoryStats() for name in features if name in categorical}
+    prediction = _Prediction() if model is not None else None
+    show = arguments.progress if arguments.progress is not None else sys.stderr.isatty()
+    progress = Progress(sys.stderr, show, 2)
+    progress.start(1, source.rows)
+    rows = 0
+    with tempfile.TemporaryFile() as spill:
+        for chunk in source.chunks(arguments.chunk_rows):
+            size = len(next(iter(chunk.values()))) if chunk else 0
+            rows += size
+            for name, stats in numeric_stats.items():
+                stats.first_pass(chunk[name])
+            for name, labels in category_stats.items():
+                labels.update(_as_labels(chunk[name]))
+            if prediction is not None and model is not None:
+                _predict_first(
+                    prediction,
+                    model=model,
+                    arguments=arguments,
+                    chunk=chunk,
+                    features=model_columns,
+                    spill=spill,
+                )
+            progress.update(size)
+        if rows == 0:
+            raise DataError(f"{arguments.data}: no rows.")
+        for stats in numeric_stats.values():
+            stats.place_edges(arguments.bins)
+        if prediction is not None and prediction.categorical is False:
+            prediction.numbers.place_edges(arguments.bins)
+            spill.seek(0)
+        progress.start(2, rows)
+        for chunk in source.chunks(arguments.chunk_rows):
+            size = len(next(iter(chunk.values()))) if chunk else 0
+            for name, stats in numeric_stats.items():
+                stats.second_pass(chunk[name])
+            if prediction is not None and prediction.categorical is False:
+                values = np.fromfile(spill, dtype=np.float64, count=size)
+                prediction.numbers.second_pass(values)
+            progress.update(size)
+    progress.close()
+    document = _document(
+        arguments,
+        features=features,
+        numeric_stats=numeric_stats,
+        category_stats=category_stats,
+        prediction=prediction,
+        rows=rows,
+    )
+    return dump(document, _header(arguments, rows))
+
+
+def _features(source: Source, arguments: argparse.Namespace) -> list[str]:
+    wanted = _split(arguments.features) or list(source.columns)
+    unknown = [name for name in wanted if name not in source.columns]
+    if unknown:
+        raise DataError(
+            f"{arguments.data}: no column {unknown[0]!r}; the columns are "
+            f"{', '.join(source.columns)}."
+        )
+    left_out = set(_split(arguments.exclude)) | ({arguments.target} if arguments.target else set())
+    features = [name for name in wanted if name not in left_out]
+    if not features:
+        raise DataError(f"{arguments.data}: no feature columns left to watch.")
+    return features
+
+
+def _as_labels(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    if values.dtype.kind == "f":
+        # A numeric column read as labels: NaN is missing, not the label "nan".
+        out = values.astype(object)
+        out[np.isnan(values)] = None
+        return out
+    return values
+
+
+def _predict_first(
+    prediction: _Prediction,
+    *,
+    model: Any,
+    arguments: argparse.Namespace,
+    chunk: dict[str, np.ndarray[Any, Any]],
+    features: Sequence[str],
+    spill: Any,
+) -> None:
+    from otel_drift.instrumentation._ml.outputs import (  # noqa: PLC0415 - only with --model
+        prediction_array,
+        prediction_column,
+    )
+
+    try:
+        raw = predict(model, arguments.operation, chunk, features)
+    except ModelError:
+        raise
+    except Exception as error:
+        raise ModelError(f"the model failed on the reference data: {error!r}") from error
+    array = prediction_array(raw)
+    column = prediction_column(array, arguments.output_column) if array is not None else None
+    if column is None:
+        raise ModelError(f"the model's {arguments.operation}() output has no usable column.")
+    if prediction.categorical is None:
+        prediction.categorical = is_categorical_output(column)
+    if prediction.categorical:
+        prediction.labels.update(_as_labels(column) if column.dtype.kind == "f" else column)
+    else:
+        numbers = column.astype(np.float64)
+        prediction.numbers.first_pass(numbers)
+        numbers.tofile(spill)
+    truth = chunk.get(arguments.target) if arguments.target else None
+    if truth is not None and len(truth) == len(column):
+        _score(prediction, column, truth)
+
+
+def _score(
+    prediction: _Prediction, column: np.ndarray[Any, Any], truth: np.ndarray[Any, Any]
+) -> None:
+    """Accuracy (labels) or absolute error (numbers) against the true outcome."""
+    if prediction.categorical:
+        present = ~np.asarray(truth == None, dtype=bool)  # noqa: E711 - elementwise
+        if truth.dtype.kind == "f":
+            present &= ~np.isnan(truth.astype(np.float64))
+        predicted = _label_text(column[present])
+        prediction.correct += int(np.count_nonzero(predicted == _label_text(truth[present])))
+        prediction.outcomes += int(present.sum())
+    elif truth.dtype.kind in "fiub":
+        error = column.astype(np.float64) - truth.astype(np.float64)
+        finite = np.isfinite(error)
+        prediction.abs_error += float(np.abs(error[finite]).sum())
+        prediction.outcomes += int(finite.sum())
+
+
+def _label_text(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    from otel_drift._internal.baseline_stats import labels_of  # noqa: PLC0415
+
+    return labels_of(values)
+
+
+def _document(
+    arguments: argparse.Namespace,
+    *,
+    features: Sequence[str],
+    numeric_stats: dict[str, NumericStats],
+    category_stats: dict[str, CategoryStats],
+    prediction: _Prediction | None,
+    rows: int,
+) -> dict[str, Any]:
+    match: dict[str, Any] = {"ml.model.name": arguments.model_name or arguments.name}
+    if arguments.model_version:
+        match["ml.model.version"] = str(arguments.model_version)
+    if arguments.model:
+        match["ml.operation"] = arguments.operation
+    watch: dict[str, Any] = {}
+    taken: set[str] = set()
+    for feature in features:
+        name = watch_name(feature, taken)
+        key: str | int = feature
+        if feature in numeric_stats:
+            stats = numeric_stats[feature]
+            watch[name] = {"feature": key, **_numeric_watch(stats)}
+            missing, total = stats.missing, stats.count + stats.missing
+        else:
+            labels = category_stats[feature]
+            watch[name] = {"feature": key, **_categorical_watch(labels)}
+            missing, total = labels.missing, labels.count + labels.missing + labels.dropped
+        watch[watch_name(feature, taken, ".missing")] = {
+            "source": "ml.missing",
+            "feature": key,
+            **_missing_watch(missing, total),
+        }
+    if prediction is not None:
+        name = watch_name("prediction", taken)
+        entry: dict[str, Any] = {"source": "ml.prediction"}
+        if arguments.output_column is not None:
+            entry["output"] = arguments.output_column
+        if prediction.categorical:
+            entry.update(_categorical_watch(prediction.labels, constrain=False))
+        else:
+            entry.update(_numeric_watch(prediction.numbers))
+        watch[name] = entry
+    expectation: dict[str, Any] = {
+        "name": arguments.name,
+        "description": f"Built by otel-drift baseline from {arguments.data.name} ({rows} rows).",
+        "match": {"attributes": match},
+        "window": {"spans": arguments.window},
+        "min_samples": min(arguments.min_samples, arguments.window),
+    }
+    if prediction is not None and prediction.outcomes:
+        # What label feedback (otel_drift.LabelFeedback) compares live outcomes with.
+        if prediction.categorical:
+            metric, value = "accuracy", prediction.correct / prediction.outcomes
+        else:
+            metric, value = "mae", prediction.abs_error / prediction.outcomes
+        expectation["feedback"] = {"metric": metric, "baseline": round(value, 6)}
+    expectation["watch"] = watch
+    return {"version": 1, "expectations": [expectation]}
+
+
+def _numeric_watch(stats: NumericStats) -> dict[str, Any]:
+    assert stats.edges is not None and stats.counts is not None
+    total = float(stats.counts.sum())
+    fractions = _fractions(stats.counts / total if total else np.full(stats.counts.size, 1.0))
+    baseline: dict[str, Any] = {
+        "bins": [_number(edge) for edge in stats.edges],
+        "fractions": fractions,
+    }
+    if stats.count >= 2 and stats.std > 0:
+        baseline["mean"] = _number(float(f"{stats.mean:.6g}"))
+        baseline["std"] = _number(float(f"{stats.std:.6g}"))
+    if stats.count:
+        baseline["samples"] = stats.count
+    return {"baseline": baseline, **NUMERIC_RULE}
+
+
+def _categorical_watch(labels: CategoryStats, *, constrain: bool = True) -> dict[str, Any]:
+    total = labels.count
+    ordered = labels.counts.most_common()
+    if not ordered:
+        ordered = [("__none__", 1)]
+        total = 1
+    shares = _fractions(np.array([count / total for _, count in ordered]))
+    entry: dict[str, Any] = {
+        "baseline": {
+            "categories": {label: share for (label, _), share in zip(ordered, shares, strict=True)},
+            "samples": max(total, 1),
+        },
+        **CATEGORICAL_RULE,
+    }
+    if constrain and len(ordered) <= MAX_ALLOWED and not labels.dropped:
+        entry["constraints"] = {"allowed": [label for label, _ in ordered]}
+    return entry
+
+
+def _missing_watch(missing: int, total: int) -> dict[str, Any]:
+    rate = missing / total if total else 0.0
+    shares = _fractions(np.array([1.0 - rate, rate]))
+    return {"baseline": {"bins": [0, 0.5, 1], "fractions": shares}, **MISSING_RULE}
+
+
+def _fractions(shares: np.ndarray[Any, Any]) -> list[float]:
+    """Shares rounded to 6 places that still sum to 1 (the largest absorbs the rest)."""
+    rounded = [round(float(s), 6) for s in shares]
+    largest = int(np.argmax(rounded))
+    rounded[largest] = round(rounded[largest] + (1.0 - math.fsum(rounded)), 6)
+    return rounded
+
+
+def _number(value: float) -> float | int:
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def _header(arguments: argparse.Namespace, rows: int) -> str:
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"Expectations for model {arguments.model_name or arguments.name!r}, built by\n"
+        f"`otel-drift baseline` from {arguments.data} ({rows} rows) on {today}.\n"
+        "Edit freely (thresholds, constraints, which features to watch), then check it with\n"
+        f"`otel-drift validate {arguments.output}`.\n"
+    )

@@ -1,0 +1,159 @@
+"""Per-column statistics for ``otel-drift baseline``, over chunks, in bounded memory.
+
+Numbers take two passes: the first keeps exact min/max and a uniform sample
+(bottom-k of random keys: exact and vectorized) to place quantile edges, the
+second counts every value into those bins exactly. Categories are counted in
+one pass, up to ``MAX_CATEGORIES`` distinct values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Column = np.ndarray[Any, Any]
+
+#: Values kept per numeric column to place the quantile edges.
+SAMPLE_SIZE = 100_000
+#: Distinct categories counted per column; rarer ones beyond are dropped.
+MAX_CATEGORIES = 200
+
+
+@dataclass
+class NumericStats:
+    rng: np.random.Generator
+    count: int = 0
+    missing: int = 0
+    low: float = math.inf
+    high: float = -math.inf
+    sample: Column = field(default_factory=lambda: np.empty(0))
+    keys: Column = field(default_factory=lambda: np.empty(0))
+    edges: Column | None = None
+    counts: Column | None = None
+    total: float = 0.0
+    total_sq: float = 0.0
+
+    def first_pass(self, values: Column) -> None:
+        nan = np.isnan(values)
+        self.missing += int(nan.sum())
+        present = values[~nan & np.isfinite(values)]
+        self.count += int(present.size)
+        if present.size == 0:
+            return
+        self.low = min(self.low, float(present.min()))
+        self.high = max(self.high, float(present.max()))
+        keys = self.rng.random(present.size)
+        sample = np.concatenate((self.sample, present))
+        all_keys = np.concatenate((self.keys, keys))
+        if sample.size > SAMPLE_SIZE:
+            keep = np.argpartition(all_keys, SAMPLE_SIZE)[:SAMPLE_SIZE]
+            sample, all_keys = sample[keep], all_keys[keep]
+        self.sample, self.keys = sample, all_keys
+
+    def place_edges(self, bins: int) -> None:
+        self.edges = numeric_edges(self.sample, self.low, self.high, bins)
+        self.counts = np.zeros(self.edges.size - 1)
+
+    def second_pass(self, values: Column) -> None:
+        if self.edges is None or self.counts is None:
+            return
+        present = values[np.isfinite(values)]
+        counts, _ = np.histogram(present, bins=self.edges)
+        self.counts += counts
+        self.total += float(present.sum())
+        self.total_sq += float(np.square(present).sum())
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+    @property
+    def std(self) -> float:
+        if self.count < 2:
+            return 0.0
+        variance = max(self.total_sq / self.count - self.mean**2, 0.0)
+        return math.sqrt(variance * self.count / (self.count - 1))
+
+
+@dataclass
+class CategoryStats:
+    counts: Counter[str] = field(default_factory=Counter)
+    missing: int = 0
+    dropped: int = 0
+
+    def update(self, values: Column) -> None:
+        present = values[~np.asarray(values == None, dtype=bool)]  # noqa: E711 - elementwise
+        self.missing += int(values.size - present.size)
+        if present.size == 0:
+            return
+        labels, counts = np.unique(labels_of(present), return_counts=True)
+        for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+            if label in self.counts or len(self.counts) < MAX_CATEGORIES:
+                self.counts[label] += count
+            else:
+                self.dropped += count
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts.values())
+
+
+def labels_of(values: Column) -> Column:
+    """Category labels as the engine makes them: 2.0 -> "2", True -> "true"."""
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (np.floor(np.nan_to_num(values)) == values)
+        return np.where(
+            whole, np.nan_to_num(values).astype(np.int64).astype(str), values.astype(str)
+        )
+    if values.dtype.kind == "b":
+        return np.where(values, "true", "false")
+    text = values.astype(str)
+    if values.dtype == object:
+        is_bool = np.array([type(v) is bool for v in values], dtype=bool)
+        if is_bool.any():
+            text[is_bool] = np.char.lower(text[is_bool])
+    return text
+
+
+def numeric_edges(sample: Column, low: float, high: float, bins: int) -> Column:
+    """Bin edges: quantiles of the sample, the exact min and max outside.
+
+    Few distinct values (flags, counts) get one bin per value instead, since
+    their quantiles coincide.
+    """
+    if sample.size == 0 or not math.isfinite(low):
+        return np.array([0.0, 1.0])
+    distinct = np.unique(sample)
+    if distinct.size <= bins:
+        if distinct.size == 1:
+            pad = max(abs(float(distinct[0])) * 1e-3, 1e-3)
+            return np.array([distinct[0] - pad, distinct[0] + pad])
+        middles = (distinct[:-1] + distinct[1:]) / 2
+        first = distinct[0] - (middles[0] - distinct[0])
+        last = distinct[-1] + (distinct[-1] - middles[-1])
+        return np.concatenate(([first], middles, [last]))
+    inner = np.quantile(sample, np.linspace(0, 1, bins + 1)[1:-1])
+    inner = np.array([_round(x) for x in inner])
+    edges = np.unique(np.concatenate(([low], inner[(inner > low) & (inner < high)], [high])))
+    return edges if edges.size >= 2 else np.array([low, low + 1.0])
+
+
+def _round(value: float) -> float:
+    """Six significant digits: readable in the YAML, plenty for bin edges."""
+    return float(f"{value:.6g}")
+
+
+def _categorical_kind(values: Column) -> bool:
+    return values.dtype.kind not in "fiub"
+
+
+def is_categorical_output(sample: Column) -> bool:
+    """Model output read as labels: strings, ints, bools, or a few whole floats."""
+    if _categorical_kind(sample) or sample.dtype.kind in "iub":
+        return True
+    finite = sample[np.isfinite(sample)]
+    return bool(finite.size and np.all(np.floor(finite) == finite) and np.unique(finite).size <= 20)

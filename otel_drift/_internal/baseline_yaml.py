@@ -1,0 +1,48 @@
+"""The expectations file ``otel-drift baseline`` writes: readable YAML a person edits.
+
+Lists of numbers go on one line (``bins: [0, 1.5, 3]``), everything else in
+block style, keys in the order a reader wants them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+#: Watch names allowed by the schema (they become metric attributes).
+_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(item, dict | list) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _list)
+
+
+def dump(document: dict[str, Any], header: str) -> str:
+    body = yaml.dump(document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comments + body
+
+
+def watch_name(feature: str, taken: set[str], suffix: str = "") -> str:
+    """A schema-valid, unique watch name for a feature ("mean radius" -> "mean_radius")."""
+    base = _NAME.sub("_", feature).strip("_") or "feature"
+    if not base[0].isalpha():
+        base = f"f{base}"
+    base = base[: 62 - len(suffix)] + suffix
+    name, n = base, 2
+    while name in taken:
+        tail = f"_{n}"
+        name = base[: 63 - len(tail)] + tail
+        n += 1
+    taken.add(name)
+    return name

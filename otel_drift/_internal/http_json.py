@@ -1,0 +1,239 @@
+"""JSON bodies of HTTP calls -> shape attributes on the span of that call.
+
+Shared by otel-drift's requests and httpx instrumentations. Their wrappers run
+inside contrib's client span (at the adapter / connection-pool level), while
+it is still recording, so they can add to it; a processor could not.
+
+On the span: ``drift.json.shape`` (the shape id, read by ``source:
+json.shape`` watches) and, when the shape breaks an expectation's ``shape``,
+``drift.json.shape.missing`` / ``.added`` / ``.type_changed`` (the paths) and
+one ``drift.json.shape.mismatch`` event per expectation. Bodies that are not
+read are marked ``drift.json.skipped`` (``streaming``, ``too_large``,
+``invalid_json``) and counted in ``drift.json.skipped``.
+
+Never raises: every error is logged (rate-limited) and the call goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from functools import cache
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from otel_drift._internal import semconv as sc
+from otel_drift._internal.auto import active_processor
+from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
+from otel_drift._internal.json_shape import (
+    REGISTRY,
+    ExpectedShape,
+    ShapeDiff,
+    diff,
+    fingerprint,
+)
+from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 1 << 20
+
+SHAPE_MISSING = JSON_SHAPE_ATTRIBUTE + ".missing"
+SHAPE_ADDED = JSON_SHAPE_ATTRIBUTE + ".added"
+SHAPE_CHANGED = JSON_SHAPE_ATTRIBUTE + ".type_changed"
+SKIPPED = "drift.json.skipped"
+MISMATCH_EVENT = "drift.json.shape.mismatch"
+PATHS = "drift.json.paths"
+
+#: Body sizes in bytes (semconv names). Contrib 0.66b1 puts no body sizes on
+#: client or server spans, in either semconv mode; these wrappers add them when
+#: they are known (Content-Length, or the bytes read).
+REQUEST_BODY_SIZE = "http.request.body.size"
+RESPONSE_BODY_SIZE = "http.response.body.size"
+
+SKIP_STREAMING = "streaming"
+SKIP_TOO_LARGE = "too_large"
+SKIP_INVALID = "invalid_json"
+
+
+@cache
+def max_bytes() -> int:
+    text = os.environ.get(OTEL_DRIFT_JSON_MAX_BYTES, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(text)
+        if value < 0:
+            raise ValueError
+    except ValueError:
+        _logger.warning(
+            "otel-drift: %s=%r is not a whole number >= 0; using %d",
+            OTEL_DRIFT_JSON_MAX_BYTES,
+            text,
+            DEFAULT_MAX_BYTES,
+        )
+        return DEFAULT_MAX_BYTES
+    return value
+
+
+def is_json(content_type: str | None) -> bool:
+    """application/json and +json types; not JSON lines or event streams (they stream).
+
+    >>> is_json("application/json; charset=utf-8"), is_json("application/problem+json")
+    (True, True)
+    >>> is_json("application/x-ndjson"), is_json(None)
+    (False, False)
+    """
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class ErrorLog:
+    """Logs the first few errors in full, then every 1000th: a bug must not flood the host."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+        if self.count <= 3 or self.count % 1000 == 0:
+            _logger.exception("otel-drift: error in %s (#%d); ignored", self.where, self.count)
+
+
+def client_span() -> ReadableSpan | None:
+    """The current span if it is a recording SDK client span (contrib's), else None."""
+    span = trace.get_current_span()
+    if isinstance(span, ReadableSpan) and span.is_recording() and span.kind is SpanKind.CLIENT:
+        return span
+    return None
+
+
+def server_span() -> ReadableSpan | None:
+    """The current span if it is a recording SDK server span (contrib's), else None."""
+    span = trace.get_current_span()
+    if isinstance(span, ReadableSpan) and span.is_recording() and span.kind is SpanKind.SERVER:
+        return span
+    return None
+
+
+@cache
+def _skip_counter() -> metrics.Counter:
+    meter = metrics.get_meter("otel_drift.instrumentation.http_json")
+    return meter.create_counter(
+        SKIPPED, unit="{body}", description="JSON bodies whose shape was not taken, by reason"
+    )
+
+
+def set_size(span: ReadableSpan, key: str, size: int | str | None) -> None:
+    """Set a body-size attribute from a length or a Content-Length value, if valid."""
+    if isinstance(size, str):
+        size = int(size) if size.isdigit() and len(size) < 19 else None
+    if size is not None and size >= 0:
+        span.set_attribute(key, size)  # type: ignore[attr-defined]
+
+
+def skip(span: trace.Span, reason: str) -> None:
+    span.set_attribute(SKIPPED, reason)
+    _skip_counter().add(1, {"drift.reason": reason})
+
+
+def record_body(span: ReadableSpan, body: bytes | str) -> None:
+    """Parse ``body`` and put its shape (and how it breaks expectations) on ``span``."""
+    if not body.strip():
+        return  # HEAD, 204, an empty 200: no document, nothing to compare
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        skip(span, SKIP_INVALID)  # type: ignore[arg-type]
+        return
+    record_document(span, document)
+
+
+def record_document(span: ReadableSpan, document: object) -> None:
+    shape = fingerprint(document)
+    ident = REGISTRY.remember(shape)
+    writable: trace.Span = span  # type: ignore[assignment]
+    writable.set_attribute(JSON_SHAPE_ATTRIBUTE, ident)
+    processor = active_processor()
+    if processor is None:
+        return
+    attributes = {**(span.attributes or {}), JSON_SHAPE_ATTRIBUTE: ident}
+    scope = span.instrumentation_scope
+    names = processor.expectations_for(
+        span.name, span.kind, scope.name if scope is not None else "", attributes
+    )
+    missing: set[str] = set()
+    added: set[str] = set()
+    changed: set[str] = set()
+    shapes = _shape_watches(processor)
+    for name in names:
+        for watch_name, expected in shapes.get(name, ()):
+            found = _diff(expected, ident, shape)
+            if not found:
+                continue
+            missing.update(found.missing)
+            added.update(found.added)
+            changed.update(found.changed)
+            event: dict[str, AttributeValue] = {
+                sc.EXPECTATION: name,
+                sc.ATTRIBUTE: watch_name,
+                sc.RULE: list(found.rules()),
+            }
+            for key, paths in (
+                (SHAPE_MISSING, found.missing),
+                (SHAPE_ADDED, found.added),
+                (SHAPE_CHANGED, found.changed),
+            ):
+                if paths:
+                    event[key] = list(paths)
+            writable.add_event(MISMATCH_EVENT, event)
+    for key, paths_set in (
+        (SHAPE_MISSING, missing),
+        (SHAPE_ADDED, added),
+        (SHAPE_CHANGED, changed),
+    ):
+        if paths_set:
+            writable.set_attribute(key, sorted(paths_set))
+
+
+_watch_cache: dict[int, Mapping[str, Sequence[tuple[str, ExpectedShape]]]] = {}
+_diff_cache: dict[tuple[int, str], ShapeDiff] = {}
+_MAX_DIFFS = 4096
+
+
+def _shape_watches(
+    processor: DriftSpanProcessor,
+) -> Mapping[str, Sequence[tuple[str, ExpectedShape]]]:
+    """expectation name -> its json.shape watches, computed once per processor."""
+    key = id(processor)
+    found = _watch_cache.get(key)
+    if found is None:
+        found = {
+            expectation.name: [
+                (watch.name, watch.shape) for watch in expectation.watch if watch.shape is not None
+            ]
+            for expectation in processor.engine.expectations.expectations
+        }
+        _watch_cache.clear()
+        _watch_cache[key] = found
+    return found
+
+
+def _diff(expected: ExpectedShape, ident: str, shape: Mapping[str, frozenset[str]]) -> ShapeDiff:
+    key = (id(expected), ident)
+    found = _diff_cache.get(key)
+    if found is None:
+        found = diff(expected, shape)
+        if len(_diff_cache) >= _MAX_DIFFS:
+            _diff_cache.clear()
+        _diff_cache[key] = found
+    return found

@@ -1,0 +1,94 @@
+"""The benchmarks run, at tiny sizes, so that their code cannot rot.
+
+Nothing here asserts a timing: figures are meaningless at these sizes and on
+a busy machine. ``./scripts/bench`` is where they are measured.
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchmarks import hot_path, memory, requests, run, servers, startup
+from benchmarks.common import Section, interleave, judge, spread, table
+
+
+def _check(section: Section) -> None:
+    assert section.title
+    assert section.markdown.strip()
+    assert "| ---" in section.markdown or "skipped" in section.markdown
+    for name, value in section.figures.items():
+        assert isinstance(value, float), name
+
+
+def test_hot_path() -> None:
+    section = hot_path.run(quick=True)
+    _check(section)
+    assert "added" in section.markdown
+    assert math.isfinite(section.figures["added % per span, 2 watched values"])
+
+
+def test_memory() -> None:
+    section = memory.run(quick=True)
+    _check(section)
+    # The category cap holds whatever the size.
+    assert section.figures["tracked categories after the distinct values"] <= 1000
+
+
+def test_startup() -> None:
+    _check(startup.run(quick=True))
+    assert doctest.testmod(startup).failed == 0
+
+
+def test_requests() -> None:
+    runnable = [s for s in servers.SERVERS if not servers.missing(s)]
+    if not runnable:
+        pytest.skip("no server stack installed (gunicorn/flask, uvicorn/fastapi)")
+    section = requests.run(quick=True)
+    _check(section)
+    assert len([k for k in section.figures if k.startswith("added")]) == len(runnable)
+
+
+def test_runner_writes_results(tmp_path: Path) -> None:
+    output = tmp_path / "RESULTS.md"
+    assert run.main(["--quick", "--only", "memory", "--output", str(output)]) == 0
+    text = output.read_text()
+    assert text.startswith("# otel-drift benchmarks")
+    assert "Quick mode" in text
+    assert "## Memory" in text
+    assert "Headline figures" in text
+
+
+def test_runner_reports_missing_sections() -> None:
+    outcome = run.run_section("not_a_section", quick=True)
+    assert outcome.section is None
+    assert "does not exist" in outcome.note
+    assert not outcome.failed
+
+
+def test_helpers() -> None:
+    calls: list[str] = []
+
+    def arm(name: str, value: float) -> Callable[[], float]:
+        def measure() -> float:
+            calls.append(name)
+            return value
+
+        return measure
+
+    results = interleave({"a": arm("a", 1.0), "b": arm("b", 2.0)}, rounds=2, warmup=1)
+    # The order flips every round; the warm-up round is measured but dropped.
+    assert calls == ["a", "b", "b", "a", "a", "b"]
+    assert results == {"a": [1.0, 1.0], "b": [2.0, 2.0]}
+    assert spread([3.0, 1.0, 2.0]).fmt(1) == "2.0 (1.0–3.0)"
+    assert table(["x", "y"], [["1", "2"]]).splitlines()[1] == "| :--- | ---: |"
+
+
+def test_judge_says_when_rounds_cannot_tell() -> None:
+    assert judge(spread([1.0, 1.5, 2.0]), 2.0) == "+1.5 %, met"
+    assert "not resolved" in judge(spread([-10.0, 1.0, 12.0]), 2.0)
+    assert "not met" in judge(spread([3.0, 3.5, 4.0]), 2.0)

@@ -1,0 +1,96 @@
+"""otel-drift's web instrumentors under opentelemetry-instrument: loaded, skipped, disabled."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import distribution, entry_points
+from pathlib import Path
+
+import pytest
+from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
+from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
+from otel_drift.instrumentation.openfeature import OpenFeatureInstrumentor
+from otel_drift.instrumentation.requests_json import RequestsJsonShapeInstrumentor
+
+BIN = Path(sys.executable).parent
+NAMES = {
+    "otel_drift_flask": FlaskJsonShapeInstrumentor,
+    "otel_drift_requests": RequestsJsonShapeInstrumentor,
+    "otel_drift_httpx": HttpxJsonShapeInstrumentor,
+    "otel_drift_openfeature": OpenFeatureInstrumentor,
+}
+
+PROBE = """
+import json
+import flask, httpcore, requests.adapters
+from openfeature import api
+print(json.dumps({
+    "otel_drift_flask": hasattr(flask.Flask.process_response, "__wrapped__"),
+    "otel_drift_requests": hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
+    "otel_drift_httpx": hasattr(httpcore.ConnectionPool.handle_request, "__wrapped__"),
+    "otel_drift_openfeature": any(
+        type(h).__name__ == "DriftFlagHook" for h in api.get_hooks()
+    ),
+}))
+"""
+
+
+def test_one_entry_point_per_instrumentor() -> None:
+    found = {ep.name: ep.load() for ep in entry_points(group="opentelemetry_instrumentor")}
+    for name, instrumentor in NAMES.items():
+        assert found[name] is instrumentor
+
+
+def test_distribution_passes_the_dependency_check_with_any_library() -> None:
+    # One distribution, several instrumentors: instruments-any, so that having
+    # requests alone (or httpx alone, ...) is enough.
+    assert get_dist_dependency_conflicts(distribution("otel-drift")) is None
+
+
+@pytest.mark.parametrize("instrumentor", list(NAMES.values()))
+def test_a_missing_library_means_module_not_found(
+    instrumentor: type, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What opentelemetry-instrument takes as "skip this one" (auto_instrumentation/_load.py).
+    module = {
+        RequestsJsonShapeInstrumentor: "requests.adapters",
+        HttpxJsonShapeInstrumentor: "httpx",
+        OpenFeatureInstrumentor: "openfeature",
+        FlaskJsonShapeInstrumentor: "flask",
+    }[instrumentor]
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ModuleNotFoundError):
+        instrumentor().instrument(skip_dep_check=True)
+    assert not instrumentor().is_instrumented_by_opentelemetry
+
+
+def _probe(tmp_path: Path, **env: str) -> dict[str, bool]:
+    script = tmp_path / "probe.py"
+    script.write_text(PROBE)
+    done = subprocess.run(
+        [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)],
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found: dict[str, bool] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_instrumented_by_opentelemetry_instrument_and_disabled_by_name(tmp_path: Path) -> None:
+    # One run shows both: the one left enabled is instrumented, the named ones not.
+    disabled = _probe(
+        tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="otel_drift_requests,otel_drift_openfeature"
+    )
+    assert disabled == {
+        "otel_drift_flask": True,
+        "otel_drift_requests": False,
+        "otel_drift_httpx": True,
+        "otel_drift_openfeature": False,
+    }
