@@ -138,7 +138,13 @@ def judge(added: Spread, target: float, unit: str = " %") -> str:
     Rounds that disagree by more than four times the target cannot tell a
     cost at the target from none at all; the verdict then says so.
     """
-    text = f"{added.median:+.1f}{unit}, {verdict(added.median <= target)}"
-    if added.high - added.low > 4 * target:
-        text += f" (rounds ranged {added.low:+.1f} to {added.high:+.1f}{unit}: not resolved)"
-    return text
+    return f"{added.median:+.1f}{unit}, {verdict(added.median <= target)}" + unresolved(
+        added, target, unit
+    )
+
+
+def unresolved(added: Spread, target: float, unit: str = " %") -> str:
+    """`` (rounds ranged ...: not resolved)`` when the rounds are too spread, else ``""``."""
+    if added.high - added.low <= 4 * target:
+        return ""
+    return f" (rounds ranged {added.low:+.1f} to {added.high:+.1f}{unit}: not resolved)"

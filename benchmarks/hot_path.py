@@ -25,9 +25,9 @@ from benchmarks.common import (
     added_percent,
     cpu_ns,
     interleave,
-    judge,
     spread,
     table,
+    unresolved,
     verdict,
 )
 from otel_drift import DriftSpanProcessor, Settings
@@ -149,7 +149,7 @@ def _row(result: Result) -> list[str]:
         result.drift_ns.fmt(0),
         result.added.fmt(1, " %"),
         result.on_end_ns.fmt(0),
-        f"{100 * result.on_end_ns.median / result.sdk_ns.median:.1f} %",
+        f"{_on_end_percent(result):.1f} %",
         worker.fmt(0) if worker is not None else "–",
     ]
 
@@ -198,13 +198,13 @@ def run(quick: bool) -> Section:
             "with the application: a matched span with two watched values costs the process "
             f"{two.on_end_ns.median:,.0f} ns on the request thread plus about "
             f"{2 * _worker(two):,.0f} ns on the worker.",
-            f"Targets: added cost for two watched values ≤ {TARGET_TWO_WATCHED:g} %: "
-            f"{judge(two.added, TARGET_TWO_WATCHED)}; on_end alone is "
-            f"{100 * two.on_end_ns.median / two.sdk_ns.median:.1f} % of the SDK's cost. "
-            f"A span that matches nothing ≤ {TARGET_NO_MATCH:g} %: "
-            f"{judge(no_match.added, TARGET_NO_MATCH)}; on_end alone is "
-            f"{100 * no_match.on_end_ns.median / no_match.sdk_ns.median:.1f} % of the SDK's cost. "
-            f"Flat in the number of expectations (on_end at 1,000 within "
+            "Targets, judged on both measures: *on_end alone* is a lower bound of the "
+            "added cost (the SDK's fan-out to one more processor comes on top) and is "
+            "precise; *added* is the whole cost but spreads with what else the machine "
+            "runs. "
+            + _target("Two watched values", two, TARGET_TWO_WATCHED)
+            + _target("A span that matches nothing", no_match, TARGET_NO_MATCH)
+            + f"Flat in the number of expectations (on_end at 1,000 within "
             f"{FLAT_FACTOR:g}× of 10): {ten.on_end_ns.median:,.0f} ns → "
             f"{thousand.on_end_ns.median:,.0f} ns (match none: "
             f"{thousand_none.on_end_ns.median:,.0f} ns), {verdict(flat)}."
@@ -220,6 +220,19 @@ def run(quick: bool) -> Section:
         "worker ns per value, 2 watched values": _worker(two),
     }
     return Section("Hot path: cost per span", markdown, figures)
+
+
+def _on_end_percent(result: Result) -> float:
+    return 100 * result.on_end_ns.median / result.sdk_ns.median
+
+
+def _target(label: str, result: Result, target: float) -> str:
+    lower_bound = _on_end_percent(result)
+    met = lower_bound <= target and result.added.median <= target
+    return (
+        f"{label}, ≤ {target:g} % added: on_end alone {lower_bound:.1f} %, end to end "
+        f"{result.added.median:+.1f} %{unresolved(result.added, target)} → {verdict(met)}. "
+    )
 
 
 def _worker(result: Result) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 import time
 import traceback
@@ -76,12 +77,29 @@ def run_section(name: str, quick: bool) -> Outcome:
     return Outcome(name, section, note, seconds)
 
 
+def figure(value: float) -> str:
+    """A headline number, readable at any magnitude.
+
+    >>> [figure(v) for v in (119131.4, 110.2, 11.64, -0.9843, float("nan"))]
+    ['119,131', '110', '11.64', '-0.984', 'n/a']
+    """
+    if math.isnan(value):
+        return "n/a"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
 def render(outcomes: list[Outcome], quick: bool) -> str:
     parts = [
         "# otel-drift benchmarks",
         "Written by `./scripts/bench` (`python -m benchmarks.run`); do not edit by hand. "
         "Every figure is a ratio or a rate measured in this run: medians over repeated "
-        "runs, with the min–max over the runs in brackets.",
+        "runs, with the min–max over the runs in brackets. The machine may be shared: the "
+        "1-minute load average before and after each section is printed under it; above "
+        "about 1, other processes competed for the 2 cores and the spreads widen.",
         machine.describe(),
     ]
     if quick:
@@ -94,7 +112,7 @@ def render(outcomes: list[Outcome], quick: bool) -> str:
         section = outcome.section
         parts.append(f"## {section.title}\n\n{section.markdown}\n\n<sub>{outcome.note}</sub>")
         figures.extend(
-            [section.title, key, f"{value:,.3g}"] for key, value in section.figures.items()
+            [section.title, key, figure(value)] for key, value in section.figures.items()
         )
     if figures:
         parts.append("## Headline figures\n\n" + table(["section", "figure", "value"], figures))

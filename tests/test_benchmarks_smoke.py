@@ -61,6 +61,7 @@ def test_runner_writes_results(tmp_path: Path) -> None:
     assert "Quick mode" in text
     assert "## Memory" in text
     assert "Headline figures" in text
+    assert doctest.testmod(run).failed == 0
 
 
 def test_runner_reports_missing_sections() -> None:

@@ -18,7 +18,12 @@ from yaml.constructor import ConstructorError
 from otel_drift._internal.expectations.errors import FileRefusedError, ProblemList
 
 #: Most values a document may expand to, counting an aliased value once per use.
-MAX_VALUES = 1_000_000
+#: A real file holds a few thousand (30 features x 10 quantiles is ~700).
+MAX_VALUES = 200_000
+#: Most YAML parse events (scalars, aliases, collection starts and ends) read
+#: before anything is built: composing nodes costs ~400 bytes and ~4 us each,
+#: so a 10 MB flat list would take minutes and gigabytes to refuse otherwise.
+MAX_EVENTS = 200_000
 #: Deepest nesting accepted; real files nest about 8 levels.
 MAX_DEPTH = 64
 #: Longest text accepted (the file-size limit, for text given directly).
@@ -106,11 +111,30 @@ def _parse_json(text: str, problems: ProblemList) -> object:
     return data
 
 
+def _count_events(text: str) -> None:
+    """Refuse a document with too many parse events, streaming, before building nodes."""
+    for count, _event in enumerate(yaml.parse(text, Loader=_SafeLoader), 1):
+        if count > MAX_EVENTS:
+            raise FileRefusedError(
+                f"the document has more than {MAX_EVENTS:,} YAML values.",
+                "an expectations file has a few thousand values at most; "
+                "split it, or use coarser baselines.",
+            )
+
+
 def _parse_yaml(text: str, problems: ProblemList) -> object:
     try:
         loader = _SafeLoader(text)  # PyYAML's reader checks the characters here
     except yaml.YAMLError as error:
         raise _yaml_refusal(error, text) from None
+    try:
+        _count_events(text)
+    except yaml.YAMLError as error:
+        loader.dispose()
+        raise _yaml_refusal(error, text) from None
+    except FileRefusedError:
+        loader.dispose()
+        raise
     try:
         try:
             node = loader.get_single_node()
