@@ -23,7 +23,7 @@ from otel_drift._internal.expectations.model import (
     Expectation,
     Watch,
 )
-from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter, RunningMoments
+from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter
 
 OTHER_LABEL = "__other__"
 UNDERFLOW_LABEL = "underflow"
@@ -111,7 +111,6 @@ class WatchState:
         elif watch.kind == "categorical":
             # Constraints only: still count the mix so it is visible.
             self.categories = CategoryCounter(max_categories, ())
-        self.moments = RunningMoments()
         self.cusum: Cusum | None = None
         self.cusum_window_max = 0.0
         if watch.method == "cusum" and isinstance(baseline, BinnedBaseline):
@@ -137,10 +136,10 @@ class WatchState:
             return
         self.samples += int(values.size)
         self.total_valid += int(values.size)
-        self.moments.update(values)
-        if self.histogram is not None and self.lifetime_histogram is not None:
+        if self.histogram is not None:
+            # Only the window's sketch per batch; it is folded into the
+            # lifetime one when the window closes (one update, not two).
             self.histogram.update(values)
-            self.lifetime_histogram.update(values)
         if self.cusum is not None:
             finite = values[np.isfinite(values)]
             if finite.size:
@@ -158,8 +157,6 @@ class WatchState:
         self.total_valid += len(values)
         if self.categories is not None:
             self.categories.update(values)
-        if self.lifetime_categories is not None:
-            self.lifetime_categories.update(values)
 
     def cusum_alarm(self) -> bool:
         """True when the CUSUM crossed the critical interval and the status lags."""
@@ -182,10 +179,13 @@ class WatchState:
         """(label, lifetime count, baseline fraction) per bin, for the bin metrics."""
         if self.expected is None:
             return []
-        if self.lifetime_histogram is not None:
-            counts = self.lifetime_histogram.extended_counts()
-        elif self.lifetime_categories is not None:
-            counts = self.lifetime_categories.aligned(self.known)
+        # Lifetime = closed windows (folded in at each close) + the open one.
+        if self.lifetime_histogram is not None and self.histogram is not None:
+            counts = self.lifetime_histogram.extended_counts() + self.histogram.extended_counts()
+        elif self.lifetime_categories is not None and self.categories is not None:
+            counts = self.lifetime_categories.aligned(self.known) + self.categories.aligned(
+                self.known
+            )
         else:
             return []
         return [
@@ -252,10 +252,13 @@ class WatchState:
     def _reset_window(self, *, alarmed: bool) -> None:
         self.samples = self.missing = self.invalid = 0
         if self.histogram is not None:
+            if self.lifetime_histogram is not None:
+                self.lifetime_histogram.merge(self.histogram)
             self.histogram.reset()
         if self.categories is not None:
+            if self.lifetime_categories is not None:
+                self.lifetime_categories.merge(self.categories)
             self.categories.reset()
-        self.moments.reset()
         self.cusum_window_max = 0.0
         if self.cusum is not None and alarmed:
             # Re-arm after an alarm; a persisting shift alarms again quickly.
