@@ -66,19 +66,27 @@ class _Residual:
         return True
 
 
+#: (expectation index, residual conditions or None when there are none).
+Candidate = tuple[int, "_Residual | None"]
+
+
 @dataclass(frozen=True)
 class Plan:
     """What to check for spans of one (name, kind, scope)."""
 
-    unkeyed: tuple[_Residual, ...]
+    unkeyed: tuple[Candidate, ...]
     #: (attribute, {value: candidates}) for expectations with an equality condition.
-    keyed: tuple[tuple[str, Mapping[AttributeScalar, tuple[_Residual, ...]]], ...]
+    keyed: tuple[tuple[str, Mapping[AttributeScalar, tuple[Candidate, ...]]], ...]
 
     def __bool__(self) -> bool:
         return bool(self.unkeyed or self.keyed)
 
     def matches(self, attributes: Mapping[str, object]) -> list[int]:
-        found = [r.index for r in self.unkeyed if r.holds(attributes)]
+        # Plain loops, no generators: this runs on the request thread per matched span.
+        found: list[int] = []
+        for index, residual in self.unkeyed:
+            if residual is None or residual.holds(attributes):
+                found.append(index)
         for key, table in self.keyed:
             value = attributes.get(key)
             if value is None:
@@ -93,7 +101,9 @@ class Plan:
                 # to print: equal to no scalar of the file.
                 continue
             if candidates:
-                found.extend(r.index for r in candidates if r.holds(attributes))
+                for index, residual in candidates:
+                    if residual is None or residual.holds(attributes):
+                        found.append(index)
         return found
 
 
@@ -154,6 +164,14 @@ def _compile(index: int, expectation: Expectation) -> _Compiled:
     )
 
 
+def _candidate(
+    index: int,
+    equals: tuple[tuple[str, AttributeScalar], ...],
+    regexes: tuple[tuple[str, re.Pattern[str]], ...],
+) -> Candidate:
+    return (index, _Residual(index, equals, regexes) if equals or regexes else None)
+
+
 class SpanMatcher:
     """Finds the expectations a span feeds, with plans cached per (name, kind, scope)."""
 
@@ -183,14 +201,14 @@ class SpanMatcher:
             if len(self._direct_plans) >= MAX_CACHED_PLANS:
                 self._direct_plans.clear()
             self._direct_plans[key] = plan
-        return plan.matches(attributes) if plan else []
+        return plan.matches(attributes) if plan is not EMPTY_PLAN else []
 
     def _build(self, key: PlanKey, *, own_scopes: bool = False) -> Plan:
         scope = key[2]
         if not own_scopes and (scope == OWN_SCOPE or scope.startswith(OWN_SCOPE + ".")):
             return EMPTY_PLAN
-        unkeyed: list[_Residual] = []
-        keyed: dict[str, dict[AttributeScalar, list[_Residual]]] = {}
+        unkeyed: list[Candidate] = []
+        keyed: dict[str, dict[AttributeScalar, list[Candidate]]] = {}
         for compiled in self._compiled:
             if not compiled.admits(key):
                 continue
@@ -200,10 +218,11 @@ class SpanMatcher:
                 # _equal refuses: where that can happen, the residual checks the key again.
                 ambiguous = isinstance(value, bool) or value in (0, 1)
                 rest = compiled.equals if ambiguous else compiled.equals[1:]
-                residual = _Residual(compiled.index, rest, compiled.regexes)
-                keyed.setdefault(attr, {}).setdefault(value, []).append(residual)
+                keyed.setdefault(attr, {}).setdefault(value, []).append(
+                    _candidate(compiled.index, rest, compiled.regexes)
+                )
             else:
-                unkeyed.append(_Residual(compiled.index, (), compiled.regexes))
+                unkeyed.append(_candidate(compiled.index, (), compiled.regexes))
         if not unkeyed and not keyed:
             return EMPTY_PLAN
         return Plan(

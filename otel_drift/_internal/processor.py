@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from otel_drift._internal.engine import DriftEngine
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
-from otel_drift._internal.matching import SpanMatcher
+from otel_drift._internal.matching import EMPTY_PLAN, SpanMatcher
 from otel_drift._internal.settings import Settings
 from otel_drift._internal.signals import (
     DriftMetrics,
@@ -109,7 +109,7 @@ class DriftSpanProcessor(SpanProcessor):
             plan = self._plans.get(key)
             if plan is None:
                 plan = self._matcher.plan_for(key)
-            if not plan:
+            if plan is EMPTY_PLAN:
                 return
             attributes = span.attributes or {}
             for index in plan.matches(attributes):
