@@ -7,15 +7,49 @@ memory, and reports the gap as ``drift.*`` metrics and spans.
 
 from __future__ import annotations
 
-from otel_drift._internal.auto import active_processor
-from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
-from otel_drift._internal.feedback import FeedbackWindow, LabelFeedback
-from otel_drift._internal.processor import DriftSpanProcessor
-from otel_drift._internal.settings import Settings, settings_from_env
-from otel_drift._internal.signals import ConsoleReporter
-from otel_drift._internal.watch_state import WatchEvaluation
-from otel_drift.expectations import ExpectationsError, load_expectations, loads_expectations
+from typing import TYPE_CHECKING, Any
+
 from otel_drift.version import __version__
+
+if TYPE_CHECKING:
+    from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
+    from otel_drift._internal.feedback import FeedbackWindow, LabelFeedback
+    from otel_drift._internal.processor import DriftSpanProcessor
+    from otel_drift._internal.settings import Settings, settings_from_env
+    from otel_drift._internal.signals import ConsoleReporter
+    from otel_drift._internal.watch_state import WatchEvaluation
+    from otel_drift.expectations import ExpectationsError, load_expectations, loads_expectations
+
+# Imported on first use: `opentelemetry-instrument` imports this package
+# (through otel_drift.environment_variables) in every instrumented process,
+# also where otel-drift is installed but off; numpy and the engine would add
+# ~200 ms to each start for nothing.
+_LAZY = {
+    "ConsoleReporter": "otel_drift._internal.signals",
+    "DriftEngine": "otel_drift._internal.engine",
+    "DriftSpanProcessor": "otel_drift._internal.processor",
+    "ExpectationsError": "otel_drift.expectations",
+    "FeedbackWindow": "otel_drift._internal.feedback",
+    "LabelFeedback": "otel_drift._internal.feedback",
+    "Settings": "otel_drift._internal.settings",
+    "Violation": "otel_drift._internal.engine",
+    "WatchEvaluation": "otel_drift._internal.watch_state",
+    "WindowEvaluation": "otel_drift._internal.engine",
+    "load_expectations": "otel_drift.expectations",
+    "loads_expectations": "otel_drift.expectations",
+    "settings_from_env": "otel_drift._internal.settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_drift' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def get_engine() -> DriftEngine | None:
@@ -27,6 +61,8 @@ def get_engine() -> DriftEngine | None:
         if engine is not None:
             engine.observe("credit-model", {"income": incomes, "age": ages})
     """
+    from otel_drift._internal.auto import active_processor  # noqa: PLC0415
+
     processor = active_processor()
     return processor.engine if processor is not None else None
 

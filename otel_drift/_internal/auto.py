@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from typing import TYPE_CHECKING
 
 from otel_drift import environment_variables as ev
-from otel_drift._internal.actions import dispatcher_from_env
-from otel_drift._internal.expectations.errors import ExpectationsError
-from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.processor import DriftSpanProcessor
 from otel_drift._internal.settings import Settings, settings_from_env
-from otel_drift._internal.signals import ConsoleReporter
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_drift._internal.processor import DriftSpanProcessor
 
 _logger = logging.getLogger("otel_drift")
 
@@ -53,6 +51,16 @@ def _install(settings: Settings) -> None:
         return
     if _active is not None:
         return
+    # Imported only now: with otel-drift installed but off, numpy and the
+    # engine stay out of the host's start-up.
+    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
+
+    from otel_drift._internal.expectations.errors import ExpectationsError  # noqa: PLC0415
+    from otel_drift._internal.expectations.load import load_expectations  # noqa: PLC0415
+    from otel_drift._internal.processor import DriftSpanProcessor  # noqa: PLC0415
+    from otel_drift._internal.signals import ConsoleReporter  # noqa: PLC0415
+
     try:
         expectations = load_expectations(settings.expectations_path)
     except ExpectationsError as error:
@@ -92,6 +100,8 @@ def _install(settings: Settings) -> None:
 
 def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) -> None:
     """Hooks and webhook on status changes (OTEL_DRIFT_ACTIONS, OTEL_DRIFT_WEBHOOK_URL)."""
+    from otel_drift._internal.actions import dispatcher_from_env  # noqa: PLC0415
+
     try:
         dispatcher = dispatcher_from_env(resource=dict(provider.resource.attributes))
         if dispatcher is None:
