@@ -22,6 +22,7 @@ from otel_drift._internal import semconv as sc
 from otel_drift._internal.exporters.otlp_json_file import (
     METRICS_FILE_NAME,
     TRACES_FILE_NAME,
+    attributes_dict,
     read_otlp_json,
 )
 from otel_drift._internal.gate_client import PrometheusClient
@@ -56,25 +57,11 @@ class WatchReport:
 Key = tuple[str, str]
 
 
-def _value(attribute: Mapping[str, Any]) -> Any:
-    value = attribute.get("value", {})
-    for key in ("stringValue", "boolValue", "doubleValue"):
-        if key in value:
-            return value[key]
-    if "intValue" in value:
-        return int(value["intValue"])
-    return None
-
-
-def _attributes(items: list[Mapping[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _value(item) for item in items}
-
-
 def _points(path: Path, name: str) -> Iterator[tuple[str, dict[str, Any], int, float]]:
     """(resource id, attributes, time, value) of every point of metric ``name``."""
     for request in read_otlp_json(path):
         for resource_metrics in request.get("resourceMetrics", []):
-            resource = _attributes(resource_metrics.get("resource", {}).get("attributes", []))
+            resource = attributes_dict(resource_metrics.get("resource", {}).get("attributes", []))
             source = str(resource.get("service.instance.id") or sorted(resource.items()))
             for scope in resource_metrics.get("scopeMetrics", []):
                 for metric in scope.get("metrics", []):
@@ -85,7 +72,7 @@ def _points(path: Path, name: str) -> Iterator[tuple[str, dict[str, Any], int, f
                         value = point.get("asDouble", point.get("asInt", 0))
                         yield (
                             source,
-                            _attributes(point.get("attributes", [])),
+                            attributes_dict(point.get("attributes", [])),
                             int(point.get("timeUnixNano", 0)),
                             float(value),
                         )

@@ -15,7 +15,11 @@ from typing import Any
 
 from otel_drift._internal import semconv as sc
 from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, command
-from otel_drift._internal.exporters.otlp_json_file import TRACES_FILE_NAME, read_otlp_json
+from otel_drift._internal.exporters.otlp_json_file import (
+    TRACES_FILE_NAME,
+    attributes_dict,
+    read_otlp_json,
+)
 from otel_drift._internal.signals import STATUS_NAMES
 
 
@@ -35,24 +39,10 @@ class EvaluationRecord:
     omitted: int = 0
 
 
-def _value(attribute: Mapping[str, Any]) -> Any:
-    value = attribute.get("value", {})
-    for key in ("stringValue", "boolValue", "doubleValue"):
-        if key in value:
-            return value[key]
-    if "intValue" in value:
-        return int(value["intValue"])
-    return None
-
-
-def _attributes(items: list[Mapping[str, Any]]) -> dict[str, Any]:
-    return {item["key"]: _value(item) for item in items}
-
-
 def _spans(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for request in read_otlp_json(path):
         for resource_spans in request.get("resourceSpans", []):
-            resource = _attributes(resource_spans.get("resource", {}).get("attributes", []))
+            resource = attributes_dict(resource_spans.get("resource", {}).get("attributes", []))
             service = str(resource.get("service.name", "?"))
             for scope_spans in resource_spans.get("scopeSpans", []):
                 for span in scope_spans.get("spans", []):
@@ -65,7 +55,7 @@ def read_evaluations(path: Path) -> list[EvaluationRecord]:
     for service, span in _spans(path):
         if span.get("name") != sc.EVALUATION_SPAN:
             continue
-        attributes = _attributes(span.get("attributes", []))
+        attributes = attributes_dict(span.get("attributes", []))
         watches: dict[str, tuple[int, float | None, str]] = {}
         prefix = "drift.watch."
         for key, value in attributes.items():
@@ -95,7 +85,7 @@ def count_violations(path: Path) -> dict[tuple[str, str, str], int]:
     counts: dict[tuple[str, str, str], int] = {}
     for _service, span in _spans(path):
         if span.get("name") == sc.VIOLATION_SPAN:
-            attributes = _attributes(span.get("attributes", []))
+            attributes = attributes_dict(span.get("attributes", []))
             key = (
                 str(attributes.get(sc.EXPECTATION)),
                 str(attributes.get(sc.ATTRIBUTE)),

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +248,19 @@ def read_otlp_json(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             _logger.warning(
                 "skipped %d malformed line(s) in %s (first: line %d)", skipped, path, first_skipped
             )
+
+
+def attribute_value(attribute: Mapping[str, Any]) -> Any:
+    """The Python value of one OTLP/JSON ``KeyValue`` (scalars; None otherwise)."""
+    value = attribute.get("value", {})
+    for key in ("stringValue", "boolValue", "doubleValue"):
+        if key in value:
+            return value[key]
+    if "intValue" in value:
+        return int(value["intValue"])  # int64 travels as a string in OTLP/JSON
+    return None
+
+
+def attributes_dict(items: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """An OTLP/JSON attribute list as a plain dict."""
+    return {item["key"]: attribute_value(item) for item in items}
