@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from .hooks import Patcher, require
-from .recorder import ModelCallRecorder
+from .inputs import Features
+from .recorder import ModelCall, ModelCallRecorder, call_quietly
+
+#: Reads a call's features from the model and the call's input.
+FeatureReader = Callable[[Any, object], "Features | None"]
 
 
 class ModelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -56,3 +60,57 @@ class ModelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     @abstractmethod
     def _patch(self) -> None:
         """Register the library's wraps with ``self.patcher.on_import``."""
+
+    def wrap_inherited(
+        self,
+        cls: type,
+        inference: Sequence[str],
+        quiet: Sequence[str],
+        module_prefix: str,
+        *,
+        features: FeatureReader,
+        keywords: Sequence[str],
+    ) -> None:
+        """Wrap ``cls``'s methods where the library defines them (once per owner).
+
+        ``inference`` methods make a model span; ``quiet`` ones (fit, score...)
+        only keep inner calls from making spans. ``keywords`` name the input
+        argument when it is not passed first.
+        """
+        for method in (*inference, *quiet):
+            owner = next((c for c in cls.__mro__ if method in c.__dict__), None)
+            if owner is None or not owner.__module__.startswith(module_prefix):
+                continue
+            wrapper = (
+                self.quiet_wrapper
+                if method in quiet
+                else self.inference_wrapper(method, features, keywords)
+            )
+            self.patcher.wrap(owner, method, wrapper)
+
+    @staticmethod
+    def quiet_wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        return call_quietly(wrapped, args, kwargs)
+
+    def inference_wrapper(
+        self, operation: str, features: FeatureReader, keywords: Sequence[str]
+    ) -> Callable[..., Any]:
+        """A wrapt wrapper making one model span per call of ``operation``."""
+
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
+        ) -> Any:
+            if instance is None:  # called on the class, not a fitted model
+                return wrapped(*args, **kwargs)
+            data = args[0] if args else next((kwargs[k] for k in keywords if k in kwargs), None)
+            call = ModelCall(
+                model=instance, operation=operation, features=lambda: features(instance, data)
+            )
+            return self.recorder.call(call, wrapped, args, kwargs)
+
+        return wrapper

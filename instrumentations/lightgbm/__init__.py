@@ -11,11 +11,11 @@ file path is not read (the span has no features).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
-from .._ml import ModelCall, ModelInstrumentor, call_quietly, features_of
+from .._ml import ModelInstrumentor, features_of
 from .._ml.inputs import Features
 from .package import _instruments
 from .version import __version__
@@ -37,41 +37,27 @@ class LightGBMInstrumentor(ModelInstrumentor):
         self.patcher.on_import("lightgbm.sklearn", self._on_sklearn)
 
     def _on_basic(self, basic: ModuleType) -> None:
-        self.patcher.wrap(basic.Booster, "predict", self._inference("predict"))
+        self.patcher.wrap(
+            basic.Booster, "predict", self.inference_wrapper("predict", _features, _INPUT_KEYWORDS)
+        )
 
     def _on_sklearn(self, module: ModuleType) -> None:
         base = module.LGBMModel
         for value in list(vars(module).values()):
             if not (isinstance(value, type) and issubclass(value, base)):
                 continue
-            for method in (*SKLEARN_INFERENCE, *QUIET):
-                owner = next((c for c in value.__mro__ if method in c.__dict__), None)
-                if owner is not None and owner.__module__.startswith("lightgbm"):
-                    wrapper = self._quiet if method in QUIET else self._inference(method)
-                    self.patcher.wrap(owner, method, wrapper)
-
-    @staticmethod
-    def _quiet(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        return call_quietly(wrapped, args, kwargs)
-
-    def _inference(self, operation: str) -> Callable[..., Any]:
-        def wrapper(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            if instance is None:
-                return wrapped(*args, **kwargs)
-            data = args[0] if args else kwargs.get("data", kwargs.get("X"))
-            call = ModelCall(
-                model=instance, operation=operation, features=lambda: _features(instance, data)
+            self.wrap_inherited(
+                value,
+                SKLEARN_INFERENCE,
+                QUIET,
+                "lightgbm",
+                features=_features,
+                keywords=_INPUT_KEYWORDS,
             )
-            return self.recorder.call(call, wrapped, args, kwargs)
 
-        return wrapper
+
+#: Where the input is when it is not passed first.
+_INPUT_KEYWORDS = ("data", "X")
 
 
 def _features(model: Any, data: object) -> Features | None:

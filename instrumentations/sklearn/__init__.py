@@ -17,11 +17,11 @@ defines the method (so subclasses, yours included, are covered once).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from types import ModuleType
 from typing import Any
 
-from .._ml import ModelCall, ModelInstrumentor, call_quietly, features_of
+from .._ml import ModelInstrumentor, features_of
 from .._ml.inputs import Features
 from .package import _instruments
 from .version import __version__
@@ -56,37 +56,7 @@ class SklearnInstrumentor(ModelInstrumentor):
                 self._wrap_class(value)
 
     def _wrap_class(self, cls: type) -> None:
-        for method in (*INFERENCE, *QUIET):
-            owner = next((c for c in cls.__mro__ if method in c.__dict__), None)
-            if owner is None or not owner.__module__.startswith("sklearn."):
-                continue
-            wrapper = self._quiet if method in QUIET else self._inference(method)
-            self.patcher.wrap(owner, method, wrapper)
-
-    @staticmethod
-    def _quiet(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        return call_quietly(wrapped, args, kwargs)
-
-    def _inference(self, operation: str) -> Callable[..., Any]:
-        def wrapper(
-            wrapped: Callable[..., Any],
-            instance: Any,
-            args: tuple[Any, ...],
-            kwargs: dict[str, Any],
-        ) -> Any:
-            if instance is None:  # called on the class, not a fitted estimator
-                return wrapped(*args, **kwargs)
-            x = args[0] if args else kwargs.get("X")
-            call = ModelCall(
-                model=instance,
-                operation=operation,
-                features=lambda: _features(instance, x),
-            )
-            return self.recorder.call(call, wrapped, args, kwargs)
-
-        return wrapper
+        self.wrap_inherited(cls, INFERENCE, QUIET, "sklearn.", features=_features, keywords=("X",))
 
 
 def _features(model: Any, x: object) -> Features | None:
