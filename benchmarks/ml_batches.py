@@ -2,8 +2,9 @@
 
 A LogisticRegression is trained on scikit-learn's breast-cancer data (30
 features); batches of 1, 32 and 1024 held-out rows (drawn with replacement)
-go through ``model.predict`` and through ``engine.observe`` with one column per
-feature, against deciles of the training data as baselines.
+go through ``model.predict`` and through ``engine.observe_matrix`` (the matrix
+and the column of each watched feature, as the ML instrumentations hand it
+over), against deciles of the training data as baselines.
 
 Two costs are kept apart: the caller's (``observe``: what the request pays)
 and the worker's (turning queued columns into sketches and closing windows).
@@ -163,17 +164,15 @@ class _Arms:
         return time_ns(loop) / loops
 
     def observe(self) -> float:
-        observe, batch, loops = self.engine.observe, self.batch, self.observe_loops
-        keys = [f"ml.input.{name}" for name in self.data.names]
+        observe, batch, loops = self.engine.observe_matrix, self.batch, self.observe_loops
+        # What the ML instrumentations hand over: the input matrix as it is and,
+        # per watched value, its column (a mapping they keep per model).
+        columns_of = {f"ml.input.{name}": i for i, name in enumerate(self.data.names)}
         accepted: list[bool] = []
 
         def loop() -> None:
-            # The column dict is built inside the loop: an instrumentation has
-            # to make it from the model's input matrix on every call.
             for _ in range(loops):
-                accepted.append(
-                    observe(EXPECTATION, {key: batch[:, i] for i, key in enumerate(keys)})
-                )
+                accepted.append(observe(EXPECTATION, batch, columns_of))
 
         caller = time_ns(loop) / loops
         if not all(accepted):
@@ -307,7 +306,7 @@ def _section(
             row += ["not installed"] * 4
         peer_rows.append(row)
     return Section(
-        title="ML batches: observe() next to model.predict()",
+        title="ML batches: observe_matrix() next to model.predict()",
         markdown=_markdown(ours_rows, peer_rows, figures, have_model, quick),
         figures=figures,
     )
@@ -325,8 +324,8 @@ def _markdown(
         [
             "batch (rows x features)",
             "predict µs",
-            "observe µs (caller)",
-            "observe / predict",
+            "observe_matrix µs (caller)",
+            "caller / predict",
             "worker µs per batch",
             "M values/s caller",
             "M values/s worker",

@@ -21,6 +21,13 @@ from opentelemetry.instrumentation.utils import unwrap
 
 _logger = logging.getLogger(__name__)
 
+#: What a wrapt-wrapped attribute is: wrapt 2's FunctionWrapper is no longer an ObjectProxy.
+_WRAPPED: tuple[type, ...] = tuple(
+    kind
+    for kind in (getattr(wrapt, "ObjectProxy", None), getattr(wrapt, "FunctionWrapper", None))
+    if isinstance(kind, type)
+)
+
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
@@ -39,22 +46,29 @@ class Patcher:
 
     def __init__(self) -> None:
         self.active = False
-        self._registered: dict[str, Callable[[ModuleType], None]] = {}
+        #: Per module, what to apply to it (an instrumentor may wrap several things).
+        self._registered: dict[str, list[Callable[[ModuleType], None]]] = {}
         self._wrapped: list[tuple[type, str]] = []
 
     def on_import(self, module: str, apply: Callable[[ModuleType], None]) -> None:
         """Call ``apply(module)`` now if imported, else when it is; only while active."""
         self.active = True
-        if module in self._registered:
+        applies = self._registered.get(module)
+        if applies is not None:
+            # The hook is registered already (hooks cannot be removed): add to
+            # what it applies, and apply now if the module is there.
+            if apply not in applies:
+                applies.append(apply)
             loaded = sys.modules.get(module)
             if loaded is not None:
                 self._run(apply, loaded)
             return
-        self._registered[module] = apply
+        applies = self._registered[module] = [apply]
 
         def hook(loaded: ModuleType) -> None:
             if self.active:
-                self._run(apply, loaded)
+                for each in list(applies):
+                    self._run(each, loaded)
 
         wrapt.register_post_import_hook(hook, module)
 
@@ -68,7 +82,7 @@ class Patcher:
     def wrap(self, owner: type, name: str, wrapper: Wrapper) -> bool:
         """Wrap ``owner.name`` (defined on owner itself) once; False if absent or done."""
         current = owner.__dict__.get(name)
-        if current is None or isinstance(current, wrapt.ObjectProxy):
+        if current is None or isinstance(current, _WRAPPED):
             return False
         wrapt.wrap_function_wrapper(owner, name, wrapper)
         self._wrapped.append((owner, name))

@@ -87,6 +87,13 @@ class Features:
             found = int(feature) if int(feature) < self.width else None
         return found
 
+    def numeric_matrix(self) -> Array | None:
+        """The input itself when it is one dense numeric matrix (no copy), else None."""
+        dense = self._dense
+        if dense is not None and dense.dtype.kind in "fiub":
+            return dense
+        return None
+
     def column(self, feature: str | int) -> Array | None:
         position = self.position(feature)
         if position is None:

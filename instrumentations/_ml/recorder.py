@@ -191,9 +191,24 @@ class ModelCallRecorder:
         processor = self.processor()
         if processor is None or rows is None or rows == 0:
             return
+        matrix = features.numeric_matrix() if features is not None else None
         for plan in self._plans_for(processor, span_name, attributes):
             columns: dict[str, Any] = {}
+            # Features read straight from a numeric input matrix: the engine copies
+            # the matrix once and bins its columns in one pass (observe_matrix).
+            columns_of: dict[str, int] = {}
             for watch in plan.watches:
+                position = (
+                    features.position(watch.feature)
+                    if matrix is not None
+                    and features is not None
+                    and watch.role == "feature"
+                    and watch.feature is not None
+                    else None
+                )
+                if position is not None and watch.constraints.empty:
+                    columns_of[watch.name] = position
+                    continue
                 column = _column(watch, features, prediction)
                 broken = violation_counts(watch.constraints, column, rows)
                 for rule, count in broken.items():
@@ -206,9 +221,16 @@ class ModelCallRecorder:
                             semconv.DRIFT_VIOLATIONS: count,
                         },
                     )
-                if column is not None:
+                if position is not None:
+                    columns_of[watch.name] = position
+                elif column is not None:
                     columns[watch.name] = for_engine(column)
-            processor.engine.observe(plan.expectation, columns, rows=rows)
+            if columns_of and matrix is not None:
+                processor.engine.observe_matrix(
+                    plan.expectation, matrix, columns_of, columns=columns
+                )
+            else:
+                processor.engine.observe(plan.expectation, columns, rows=rows)
 
     def _plans_for(
         self, processor: DriftSpanProcessor, span_name: str, attributes: Mapping[str, Any]

@@ -8,6 +8,12 @@ time to the first chunk. Expectations matching the span watch these like any
 span attribute, its duration (the latency) and status; this instrumentation
 hands them to the engine itself (its scope is one of otel-drift's).
 
+The SDK's stream helpers (``client.chat.completions.stream(...)``,
+``client.responses.stream(...)``, their async twins, and the ``client.beta``
+aliases) call ``create(stream=True)`` themselves: that call makes the span,
+once. Their stream's ``close`` (called when the ``with`` block exits, also
+after an early ``break`` or an exception) ends it too, as exhausting it does.
+
     from otel_drift.instrumentation.openai import OpenAIInstrumentor
     OpenAIInstrumentor().instrument()
 """
@@ -22,21 +28,31 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from .._ml.hooks import Patcher, require
+from .._ml.hooks import Patcher, Wrapper, require
 from .attributes import request_attributes
 from .call import Call, Calls
 from .package import _instruments
-from .streams import TracedAsyncStream, TracedStream
+from .streams import TracedAsyncStream, TracedStream, helper_closed
 from .version import __version__
 
 __all__ = ["OpenAIInstrumentor", "__version__"]
 
-#: (module, class) whose ``create`` is wrapped; the async ones return awaitables.
+#: (module, class, is_async) whose ``create`` is wrapped; the async ones return awaitables.
 TARGETS = (
     ("openai.resources.chat.completions.completions", "Completions", False),
     ("openai.resources.chat.completions.completions", "AsyncCompletions", True),
     ("openai.resources.responses.responses", "Responses", False),
     ("openai.resources.responses.responses", "AsyncResponses", True),
+)
+
+#: (module, class, is_async) of the streams ``.stream()`` helpers yield: their
+#: ``close`` closes the HTTP response, not the stream ``create`` returned, so
+#: it must end the span as well.
+HELPERS = (
+    ("openai.lib.streaming.chat._completions", "ChatCompletionStream", False),
+    ("openai.lib.streaming.chat._completions", "AsyncChatCompletionStream", True),
+    ("openai.lib.streaming.responses._responses", "ResponseStream", False),
+    ("openai.lib.streaming.responses._responses", "AsyncResponseStream", True),
 )
 
 
@@ -53,17 +69,26 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         require("openai")
         self.calls = Calls(kwargs.get("tracer_provider"), kwargs.get("drift_processor"))
+        # One hook per module (the Patcher keeps the first one registered for a module).
+        wraps: dict[str, list[tuple[str, str, Wrapper]]] = {}
         for module, cls, is_async in TARGETS:
-            self.patcher.on_import(module, self._wrapper_for(cls, is_async))
+            create = self._async_create if is_async else self._create
+            wraps.setdefault(module, []).append((cls, "create", create))
+        for module, cls, is_async in HELPERS:
+            close = _async_helper_close if is_async else _helper_close
+            wraps.setdefault(module, []).append((cls, "close", close))
+        for module, targets in wraps.items():
+            self.patcher.on_import(module, self._wrapper_for(targets))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self.patcher.unwrap_all()
 
-    def _wrapper_for(self, cls: str, is_async: bool) -> Callable[[ModuleType], None]:
+    def _wrapper_for(self, targets: list[tuple[str, str, Wrapper]]) -> Callable[[ModuleType], None]:
         def apply(module: ModuleType) -> None:
-            owner = getattr(module, cls, None)
-            if owner is not None:
-                self.patcher.wrap(owner, "create", self._async_create if is_async else self._create)
+            for cls, method, wrapper in targets:
+                owner = getattr(module, cls, None)
+                if owner is not None:
+                    self.patcher.wrap(owner, method, wrapper)
 
         return apply
 
@@ -123,3 +148,21 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         call.first_chunk = None  # a whole response has no "first chunk"
         call.finish()
         return result
+
+
+def _helper_close(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        helper_closed(instance)
+
+
+async def _async_helper_close(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        helper_closed(instance)

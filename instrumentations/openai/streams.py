@@ -1,4 +1,10 @@
-"""Streams whose span ends with the stream: exhausted, closed, or failed."""
+"""Streams whose span ends with the stream: exhausted, closed, or failed.
+
+The SDK's stream helpers (``ChatCompletionStream``, ``ResponseStream`` and
+their async twins) wrap the stream ``create(stream=True)`` returned, here a
+traced one, and close the HTTP response under it directly: their ``close``
+calls :func:`helper_closed` to end the span.
+"""
 
 from __future__ import annotations
 
@@ -87,3 +93,10 @@ class TracedAsyncStream(wrapt.ObjectProxy[Any]):
             await self.__wrapped__.close()
         finally:
             self._self_call.finish()
+
+
+def helper_closed(helper: Any) -> None:
+    """A stream helper was closed: end the span of the traced stream it reads, if any."""
+    raw = getattr(helper, "_raw_stream", None)
+    if isinstance(raw, TracedStream | TracedAsyncStream):
+        raw._self_call.finish()

@@ -1,5 +1,7 @@
 """A tiny OpenAI-compatible server on 127.0.0.1 for the tests: chat completions and
-responses, whole or streamed (server-sent events), with token usage.
+responses, whole or streamed (server-sent events: chat chunks, or the Responses
+API's event sequence from ``response.created`` to ``response.completed``), with
+token usage.
 
 ``output_tokens`` sets how many words each answer has (its usage counts them),
 ``fail`` makes every request a 500.
@@ -46,23 +48,32 @@ def _usage(body: dict[str, Any], output: int, responses: bool) -> dict[str, Any]
     return {"prompt_tokens": prompt, "completion_tokens": output, "total_tokens": prompt + output}
 
 
-def _response(body: dict[str, Any], words: list[str], status: str) -> dict[str, Any]:
+def _message(words: list[str] | None, status: str = "completed") -> dict[str, Any]:
+    """The assistant's output message (no content yet: ``words`` None)."""
+    content = [] if words is None else [_text_part(words)]
+    return {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": status,
+        "content": content,
+    }
+
+
+def _text_part(words: list[str]) -> dict[str, Any]:
+    return {"type": "output_text", "text": " ".join(words), "annotations": []}
+
+
+def _response(body: dict[str, Any], words: list[str] | None, status: str) -> dict[str, Any]:
+    """A Response; ``words`` None: one still in progress (no output, no usage yet)."""
     return {
         "id": "resp_1",
         "object": "response",
         "created_at": 0,
         "model": MODEL,
         "status": status,
-        "output": [
-            {
-                "type": "message",
-                "id": "msg_1",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": " ".join(words), "annotations": []}],
-            }
-        ],
-        "usage": _usage(body, len(words), responses=True),
+        "output": [] if words is None else [_message(words)],
+        "usage": None if words is None else _usage(body, len(words), responses=True),
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
@@ -119,13 +130,26 @@ class _Handler(BaseHTTPRequestHandler):
         if not body.get("stream"):
             self._send(200, _response(body, words, "completed"))
             return
-        events: list[tuple[str | None, dict[str, Any]]] = [
-            ("response.created", {"response": _response(body, [], "in_progress")})
+        # The event sequence of the Responses API for one text message.
+        place = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
+        events: list[tuple[str, dict[str, Any]]] = [
+            ("response.created", {"response": _response(body, None, "in_progress")}),
+            ("response.in_progress", {"response": _response(body, None, "in_progress")}),
+            (
+                "response.output_item.added",
+                {"output_index": 0, "item": _message(None, "in_progress")},
+            ),
+            ("response.content_part.added", {**place, "part": _text_part([])}),
         ]
-        for word in words:
-            delta = {"delta": word, "item_id": "msg_1", "output_index": 0, "content_index": 0}
-            events.append(("response.output_text.delta", delta))
-        events.append(("response.completed", {"response": _response(body, words, "completed")}))
+        for i, word in enumerate(words):
+            delta = word if i == 0 else f" {word}"
+            events.append(("response.output_text.delta", {**place, "delta": delta, "logprobs": []}))
+        events += [
+            ("response.output_text.done", {**place, "text": " ".join(words), "logprobs": []}),
+            ("response.content_part.done", {**place, "part": _text_part(words)}),
+            ("response.output_item.done", {"output_index": 0, "item": _message(words)}),
+            ("response.completed", {"response": _response(body, words, "completed")}),
+        ]
         self._stream(
             [
                 (kind, {"type": kind, "sequence_number": i, **e})
@@ -146,13 +170,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.end_headers()
-        for kind, event in events:
-            prefix = f"event: {kind}\n" if kind else ""
-            self.wfile.write(f"{prefix}data: {json.dumps(event)}\n\n".encode())
-        if done:
-            self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
         self.close_connection = True
+        try:
+            for kind, event in events:
+                prefix = f"event: {kind}\n" if kind else ""
+                self.wfile.write(f"{prefix}data: {json.dumps(event)}\n\n".encode())
+            if done:
+                self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except ConnectionError:  # the client closed the stream early: nothing to send it
+            return
 
 
 @contextmanager

@@ -28,9 +28,15 @@ from ._inputs import FloatArray, fractions
 from .result import DetectorResult
 
 
+def hellinger_rows(p: FloatArray, q: FloatArray) -> FloatArray:
+    """Hellinger distance along the last axis of checked fractions."""
+    distance = np.linalg.norm(np.sqrt(p) - np.sqrt(q), axis=-1) / math.sqrt(2.0)
+    # Clip: rounding can push disjoint supports a hair above 1.
+    clipped: FloatArray = np.minimum(1.0, distance)
+    return clipped
+
+
 def hellinger(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """Hellinger distance of ``observed`` counts vs ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
-    distance = float(np.linalg.norm(np.sqrt(p) - np.sqrt(q))) / math.sqrt(2.0)
-    # Clip: rounding can push disjoint supports a hair above 1.
-    return DetectorResult(score=min(1.0, distance))
+    return DetectorResult(score=float(hellinger_rows(p, q)))

@@ -34,15 +34,25 @@ from ._inputs import FloatArray, fractions
 from .result import DetectorResult
 
 
-def _kl_to_mixture(a: FloatArray, m: FloatArray) -> float:
-    """``sum a_i ln(a_i / m_i)`` over the bins where ``a_i > 0`` (natural log)."""
+def _kl_to_mixture(a: FloatArray, m: FloatArray) -> FloatArray:
+    """``sum a_i ln(a_i / m_i)`` along the last axis, over the bins where ``a_i > 0``."""
     mask = a > 0.0
-    return float(np.sum(a[mask] * np.log(a[mask] / m[mask])))
+    # Where a_i = 0 the term is 0 (and m_i may be 0): divide by 1 there instead.
+    ratio = np.divide(a, m, out=np.ones_like(a), where=mask)
+    terms = np.multiply(a, np.log(ratio), out=np.zeros_like(a), where=mask)
+    total: FloatArray = np.sum(terms, axis=-1)
+    return total
+
+
+def jensen_shannon_rows(p: FloatArray, q: FloatArray) -> FloatArray:
+    """Jensen-Shannon distance along the last axis of checked fractions."""
+    m = 0.5 * (p + q)
+    divergence = 0.5 * (_kl_to_mixture(p, m) + _kl_to_mixture(q, m)) / math.log(2.0)
+    distance: FloatArray = np.sqrt(np.clip(divergence, 0.0, 1.0))
+    return distance
 
 
 def jensen_shannon(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """Jensen-Shannon distance (base 2) of ``observed`` counts vs ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
-    m = 0.5 * (p + q)
-    divergence = 0.5 * (_kl_to_mixture(p, m) + _kl_to_mixture(q, m)) / math.log(2.0)
-    return DetectorResult(score=math.sqrt(min(1.0, max(0.0, divergence))))
+    return DetectorResult(score=float(jensen_shannon_rows(p, q)))

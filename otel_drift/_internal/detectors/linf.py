@@ -24,7 +24,13 @@ from ._inputs import FloatArray, fractions
 from .result import DetectorResult
 
 
+def linf_rows(p: FloatArray, q: FloatArray) -> FloatArray:
+    """Largest absolute difference along the last axis of checked fractions."""
+    largest: FloatArray = np.max(np.abs(p - q), axis=-1)
+    return largest
+
+
 def linf(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """Largest absolute difference between ``observed`` and ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
-    return DetectorResult(score=float(np.max(np.abs(p - q))))
+    return DetectorResult(score=float(linf_rows(p, q)))

@@ -35,9 +35,15 @@ from .result import DetectorResult
 PSI_EPS = 1e-4
 
 
+def psi_rows(p: FloatArray, q: FloatArray) -> FloatArray:
+    """PSI along the last axis of checked fractions (one score per row)."""
+    e = p + PSI_EPS
+    o = q + PSI_EPS
+    scores: FloatArray = np.sum((o - e) * np.log(o / e), axis=-1)
+    return scores
+
+
 def psi(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """PSI of the ``observed`` counts against the ``expected`` fractions."""
     e, o, _ = fractions(expected, observed)
-    e = e + PSI_EPS
-    o = o + PSI_EPS
-    return DetectorResult(score=float(np.sum((o - e) * np.log(o / e))))
+    return DetectorResult(score=float(psi_rows(e, o)))

@@ -45,7 +45,15 @@ def wasserstein(
     if np.any(gaps < 0.0):
         raise ValueError("points must be increasing")
     # The last cumulative difference is 0 (both sum to 1) and has no gap after it.
-    cdf_gap = np.abs(np.cumsum(p) - np.cumsum(q))[:-1]
-    distance = float(np.sum(cdf_gap * gaps))
     unit = scale if math.isfinite(scale) and scale > 0.0 else 1.0
-    return DetectorResult(score=distance / unit)
+    return DetectorResult(score=float(wasserstein_rows(gaps, p, q)) / unit)
+
+
+def wasserstein_rows(gaps: FloatArray, p: FloatArray, q: FloatArray) -> FloatArray:
+    """W1 along the last axis of checked fractions, with ``gaps`` between the points.
+
+    ``gaps`` has one entry fewer than the bins on the last axis.
+    """
+    cdf_gap = np.abs(np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1))[..., :-1]
+    distance: FloatArray = np.sum(cdf_gap * gaps, axis=-1)
+    return distance

@@ -106,9 +106,14 @@ class BinnedHistogram:
         idx[np.isnan(x)] = nbins + 2
         self._counts += np.bincount(idx, minlength=self._counts.size)
 
+    def add_slot_counts(self, counts: npt.NDArray[np.int64]) -> None:
+        """Add counts laid out as ``[underflow, *bins, overflow, nan]`` (a bank's output)."""
+        self._counts += counts
+
     def merge(self, other: BinnedHistogram) -> None:
         """Add ``other``'s counts into this histogram (in place)."""
-        if not np.array_equal(self._edges, other._edges):
+        # Copies share their edges array: the common case skips the comparison.
+        if other._edges is not self._edges and not np.array_equal(self._edges, other._edges):
             raise ValueError("cannot merge histograms with different edges")
         self._counts += other._counts
 

@@ -1,0 +1,253 @@
+"""observe_matrix: one copied matrix, binned in one pass, counted as observe() counts it.
+
+Every figure a window reports (samples, missing, invalid, scores, statuses,
+lifetime bins, violations) must be the same whether a model's features come
+in as a matrix, as one column each, or as many one-row batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+import pytest
+
+from otel_drift import DriftEngine, Settings, WindowEvaluation, loads_expectations
+
+FEATURES = ("f0", "f1", "f2", "f3")
+
+EXPECTATIONS = """
+version: 1
+expectations:
+  - name: model
+    match: {span_name: predict}
+    window: {spans: 700}
+    min_samples: 100
+    watch:
+      f0:
+        attribute: ml.input.f0
+        baseline: {quantiles: {0.0: -3, 0.25: -0.67, 0.5: 0, 0.75: 0.67, 1.0: 3}}
+        method: psi
+      f1:
+        attribute: ml.input.f1
+        baseline: {quantiles: {0.0: -2, 0.5: 0, 1.0: 2}}
+        method: jensen_shannon
+      f2:
+        attribute: ml.input.f2
+        baseline: {quantiles: {0.0: -3, 0.1: -1.28, 0.5: 0, 0.9: 1.28, 1.0: 3}}
+        method: wasserstein
+        constraints: {min: -5, max: 5}
+      f3:
+        attribute: ml.input.f3
+        baseline: {categories: {"0": 0.5, "1": 0.3, "2": 0.2}}
+      f0_again:
+        attribute: ml.input.f0
+        baseline: {quantiles: {0.0: -3, 0.5: 0, 1.0: 3}}
+        method: ks
+      prediction:
+        attribute: ml.prediction
+        baseline: {categories: {"0": 0.6, "1": 0.4}}
+"""
+
+
+def _engine(**settings: Any) -> tuple[DriftEngine, list[WindowEvaluation]]:
+    engine = DriftEngine(
+        loads_expectations(EXPECTATIONS), Settings(flush_interval_s=3600, **settings)
+    )
+    windows: list[WindowEvaluation] = []
+    engine.add_listener(windows.append)
+    return engine, windows
+
+
+def _data(seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(rows, 4))
+    matrix[rows // 2 :, 0] *= 100  # a unit change on f0 half way
+    matrix[:, 3] = rng.choice([0, 1, 2, 7], size=rows, p=[0.4, 0.3, 0.2, 0.1])
+    matrix[rng.integers(0, rows, 30), 1] = np.nan
+    matrix[rng.integers(0, rows, 5), 2] = np.inf
+    matrix[rng.integers(0, rows, 5), 2] = 9.0  # breaks max: 5
+    matrix[rng.integers(0, rows, 20), 0] = 3.0  # the last edge, closed bin
+    prediction = rng.choice([0, 1], size=rows, p=[0.6, 0.4])
+    return matrix, prediction
+
+
+COLUMNS_OF = {f"ml.input.{name}": i for i, name in enumerate(FEATURES)}
+
+
+def _summary(engine: DriftEngine, windows: list[WindowEvaluation]) -> list[object]:
+    per_window = [
+        (
+            w.spans,
+            w.partial,
+            [(x.watch, x.samples, x.missing, x.invalid, x.score, x.status) for x in w.watches],
+        )
+        for w in windows
+    ]
+    lifetime = [
+        (s.watch.name, s.total_valid, s.total_missing, dict(s.violations), s.lifetime_bins())
+        for s in engine.watch_states()
+    ]
+    return [per_window, lifetime]
+
+
+def _by_columns(engine: DriftEngine, matrix: np.ndarray, prediction: np.ndarray) -> None:
+    columns = {key: matrix[:, i] for key, i in COLUMNS_OF.items()}
+    assert engine.observe("model", {**columns, "ml.prediction": prediction})
+
+
+def test_matrix_counts_equal_one_column_each() -> None:
+    matrix, prediction = _data(0, 2500)
+    by_columns, by_columns_windows = _engine()
+    by_matrix, by_matrix_windows = _engine()
+    for start in range(0, 2500, 500):
+        rows = slice(start, start + 500)
+        _by_columns(by_columns, matrix[rows], prediction[rows])
+        assert by_matrix.observe_matrix(
+            "model", matrix[rows], COLUMNS_OF, columns={"ml.prediction": prediction[rows]}
+        )
+    for engine in (by_columns, by_matrix):
+        engine.shutdown()
+    assert [w.spans for w in by_matrix_windows] == [700, 700, 700, 400]
+    assert _summary(by_matrix, by_matrix_windows) == _summary(by_columns, by_columns_windows)
+    f0 = [next(x for x in w.watches if x.watch == "f0") for w in by_matrix_windows]
+    assert [x.status for x in f0] == [0, 2, 2, 2]  # the x100 change starts in window 2
+    f2 = next(s for s in by_matrix.watch_states() if s.watch.name == "f2")
+    assert f2.violations["max"] > 0  # constrained values take the one-by-one path
+
+
+def test_many_small_batches_equal_one_large_batch() -> None:
+    matrix, prediction = _data(1, 1500)
+    small, small_windows = _engine()
+    large, large_windows = _engine()
+    for row in range(1500):
+        assert small.observe_matrix(
+            "model",
+            matrix[row : row + 1],
+            COLUMNS_OF,
+            columns={"ml.prediction": prediction[row : row + 1]},
+        )
+    assert large.observe_matrix("model", matrix, COLUMNS_OF, columns={"ml.prediction": prediction})
+    for engine in (small, large):
+        engine.shutdown()
+    assert _summary(small, small_windows) == _summary(large, large_windows)
+
+
+def test_layouts_spans_and_batches_interleaved_keep_their_order() -> None:
+    matrix, prediction = _data(2, 900)
+    mixed, mixed_windows = _engine()
+    plain, plain_windows = _engine()
+    # The same rows as matrix batches of two layouts and as column batches, interleaved.
+    for start in range(0, 900, 100):
+        rows = slice(start, start + 100)
+        if start % 300 == 0:
+            _by_columns(mixed, matrix[rows], prediction[rows])
+        elif start % 300 == 100:
+            assert mixed.observe_matrix(
+                "model", matrix[rows], COLUMNS_OF, columns={"ml.prediction": prediction[rows]}
+            )
+        else:
+            reordered = matrix[rows][:, [3, 2, 1, 0]]
+            assert mixed.observe_matrix(
+                "model",
+                reordered,
+                {f"ml.input.{name}": 3 - i for i, name in enumerate(FEATURES)},
+                columns={"ml.prediction": prediction[rows]},
+            )
+        _by_columns(plain, matrix[rows], prediction[rows])
+    for engine in (mixed, plain):
+        engine.shutdown()
+    assert _summary(mixed, mixed_windows) == _summary(plain, plain_windows)
+
+
+def test_the_caller_may_reuse_its_matrix_at_once() -> None:
+    matrix, _ = _data(3, 700)
+    reused, reused_windows = _engine()
+    kept, kept_windows = _engine()
+    buffer = np.empty_like(matrix[:100])
+    for start in range(0, 700, 100):
+        buffer[:] = matrix[start : start + 100]
+        assert reused.observe_matrix("model", buffer, COLUMNS_OF)
+        buffer[:] = 1e9  # overwritten before the worker ran: must not matter
+        assert kept.observe_matrix("model", matrix[start : start + 100], COLUMNS_OF)
+    for engine in (reused, kept):
+        engine.shutdown()
+    assert _summary(reused, reused_windows) == _summary(kept, kept_windows)
+
+
+def test_value_listeners_see_the_matrix_columns() -> None:
+    engine, _ = _engine()
+    seen: dict[str, int] = {}
+    engine.add_value_listener(
+        lambda state, values: seen.__setitem__(
+            state.watch.name, seen.get(state.watch.name, 0) + values.size
+        )
+    )
+    matrix, _ = _data(4, 300)
+    assert engine.observe_matrix("model", matrix, COLUMNS_OF)
+    engine.shutdown()
+    # Every numeric watched value, banked or not; f3 is categorical (no numbers).
+    assert seen == {"f0": 300, "f1": 300, "f2": 300, "f0_again": 300}
+
+
+@pytest.mark.parametrize(
+    ("matrix", "columns_of", "message"),
+    [
+        (np.zeros(5), COLUMNS_OF, "2-D numeric matrix"),
+        (np.array([["a", "b"]], dtype=object), {"ml.input.f0": 0}, "2-D numeric matrix"),
+        (np.zeros((3, 2)), {"ml.input.f0": 5}, "fix the columns_of mapping"),
+    ],
+)
+def test_bad_matrices_are_refused_without_raising(
+    matrix: np.ndarray,
+    columns_of: dict[str, int],
+    message: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine, windows = _engine()
+    with caplog.at_level(logging.WARNING, logger="otel_drift"):
+        assert engine.observe_matrix("model", matrix, columns_of) is False
+    assert message in caplog.text
+    assert engine.errors == 0
+    assert engine.observe_matrix("no-such-model", np.zeros((2, 4)), COLUMNS_OF) is False
+    engine.shutdown()
+    assert windows == []
+
+
+def test_a_full_queue_drops_and_counts_the_rows() -> None:
+    engine, _ = _engine(queue_size=1)
+    engine._stopped = True  # the worker never drains: the queue stays full
+    assert engine.observe_matrix("model", np.zeros((10, 4)), COLUMNS_OF)
+    assert not engine.observe_matrix("model", np.zeros((7, 4)), COLUMNS_OF)
+    assert engine.dropped_by_expectation() == {"model": 7}
+
+
+def test_threads_and_the_worker_share_the_buffers_without_losing_rows() -> None:
+    # A real worker thread draining every millisecond while four threads hand
+    # over matrices and overwrite them at once: every row is counted once.
+    engine = DriftEngine(loads_expectations(EXPECTATIONS), Settings(flush_interval_s=0.001))
+    matrix, _ = _data(5, 64)
+
+    def feed() -> None:
+        mine = matrix.copy()
+        for _ in range(200):
+            assert engine.observe_matrix("model", mine, COLUMNS_OF)
+            mine[:] = np.nan  # reuse at once; the engine holds its own copy
+            mine[:] = matrix
+
+    threads = [threading.Thread(target=feed) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.shutdown()
+    f0 = next(s for s in engine.watch_states() if s.watch.name == "f0")
+    assert f0.total_valid == 4 * 200 * 64
+    assert engine.errors == 0 and not engine.dropped_by_expectation()
+    # No overwritten (all-NaN) batch got in: NaN only where _data put none.
+    f1 = next(s for s in engine.watch_states() if s.watch.name == "f1")
+    assert f1.lifetime_histogram is not None and f1.histogram is not None
+    nan_per_batch = int(np.isnan(matrix[:, 1]).sum())
+    assert f1.lifetime_histogram.nan + f1.histogram.nan == 4 * 200 * nan_per_batch
