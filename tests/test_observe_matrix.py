@@ -251,3 +251,28 @@ def test_threads_and_the_worker_share_the_buffers_without_losing_rows() -> None:
     assert f1.lifetime_histogram is not None and f1.histogram is not None
     nan_per_batch = int(np.isnan(matrix[:, 1]).sum())
     assert f1.lifetime_histogram.nan + f1.histogram.nan == 4 * 200 * nan_per_batch
+
+
+def test_observed_durations_are_in_the_watch_unit_on_every_path() -> None:
+    engine = DriftEngine(
+        loads_expectations(
+            """
+version: 1
+expectations:
+  - name: calls
+    match: {span_name: call}
+    watch:
+      latency:
+        source: span.duration
+        unit: ms
+        baseline: {bins: [0, 10, 100, 1000], fractions: [0.5, 0.4, 0.1]}
+"""
+        ),
+        Settings(flush_interval_s=3600),
+    )
+    assert engine.observe("calls", {"latency": np.array([5.0, 50.0])})  # numeric array
+    assert engine.observe("calls", {"latency": [5.0, None, 500.0]})  # a list with a gap
+    engine.shutdown()
+    (state,) = engine.watch_states()
+    counts = [count for _label, count, _fraction in state.lifetime_bins()]
+    assert counts == [0, 2, 1, 1, 0] and state.total_missing == 1

@@ -675,7 +675,9 @@ class DriftEngine:
             self._record_violations(state, watch_state, violations, numbers.values, contexts)
             return
         raw_seq: Sequence[object] = raw.tolist() if isinstance(raw, np.ndarray) else raw
-        if kind == "span.duration":
+        if kind == "span.duration" and contexts is not None:
+            # Span rows carry nanoseconds; observe()'s columns are in the watch's
+            # unit already, whichever path (numeric array or list) they take.
             divisor = _DURATION_DIVISORS[watch.source.unit]
             raw_seq = [None if v is None else v / divisor for v in raw_seq]  # type: ignore[operator]
         elif kind == "span.status":
