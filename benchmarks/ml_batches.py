@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.common import Section, interleave, spread, table, time_ns, verdict
-from otel_drift import DriftEngine, Settings, loads_expectations
+from otel_drift import DriftEngine, DriftSpanProcessor, Settings, loads_expectations
 
 EXPECTATION = "breast-cancer-lr"
 BATCH_SIZES = (1, 32, 1024)
@@ -123,6 +123,45 @@ class _Data:
         return json.dumps(document)
 
 
+class _Instrumented:
+    """One TracerProvider + DriftSpanProcessor + SklearnInstrumentor for the whole run."""
+
+    _made: _Instrumented | None = None
+
+    def __init__(self, data: _Data) -> None:
+        sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
+        sklearn_instrumentation = importlib.import_module("otel_drift.instrumentation.sklearn")
+        naming = importlib.import_module("otel_drift.instrumentation")
+        document = json.loads(data.expectations_json())
+        expectation = document["expectations"][0]
+        # The model span is "predict lr" with ml.model.name=lr; numpy input has
+        # no feature names, so each watched value reads its feature by index.
+        expectation["match"] = {"attributes": {"ml.model.name": "lr"}}
+        for index, watch in enumerate(expectation["watch"].values()):
+            del watch["attribute"]
+            watch["feature"] = index
+        self.processor = DriftSpanProcessor(
+            loads_expectations(json.dumps(document), path="<ml_batches instrumented>.json"),
+            emit_metrics=False,
+        )
+        self.provider = sdk_trace.TracerProvider()
+        self.provider.add_span_processor(self.processor)
+        self.instrumentor = sklearn_instrumentation.SklearnInstrumentor()
+        naming.name_model(data.model, "lr")
+
+    @classmethod
+    def get(cls, data: _Data) -> _Instrumented:
+        if cls._made is None:
+            cls._made = cls(data)
+        return cls._made
+
+    @classmethod
+    def close(cls) -> None:
+        if cls._made is not None:
+            cls._made.provider.shutdown()
+            cls._made = None
+
+
 class _Arms:
     """The timed arms for one batch size; each returns nanoseconds per batch."""
 
@@ -149,6 +188,7 @@ class _Arms:
         arms: dict[str, Callable[[], float]] = {"observe": self.observe}
         if self.data.model is not None:
             arms["predict"] = self.predict
+            arms["instrumented"] = self.instrumented
         if self.frame is not None:
             arms["whylogs_batch"] = self.whylogs_batch
             arms["whylogs_row"] = self.whylogs_row
@@ -162,6 +202,29 @@ class _Arms:
                 predict(batch)
 
         return time_ns(loop) / loops
+
+    def instrumented(self) -> float:
+        """predict with the scikit-learn instrumentation on, as a user runs it.
+
+        A real TracerProvider (no exporter) with a DriftSpanProcessor whose
+        worker thread runs, as in production: the span, the recorder, the
+        matrix copy, and the worker's share of the GIL are all in the figure.
+        Instrumented for this arm only (the wrap is on the class).
+        """
+        instrumented = _Instrumented.get(self.data)
+        predict, batch, loops = self.data.model.predict, self.batch, self.predict_loops
+        instrumented.instrumentor.instrument(
+            tracer_provider=instrumented.provider, drift_processor=instrumented.processor
+        )
+        try:
+
+            def loop() -> None:
+                for _ in range(loops):
+                    predict(batch)
+
+            return time_ns(loop) / loops
+        finally:
+            instrumented.instrumentor.uninstrument()
 
     def observe(self) -> float:
         observe, batch, loops = self.engine.observe_matrix, self.batch, self.observe_loops
@@ -247,6 +310,7 @@ def _measure(data: _Data, rng: np.random.Generator, quick: bool) -> Section:
         workers[size] = arms.worker_ns[-rounds:]  # the warm-up round is not reported
         observed += arms.observed_values
     engine.shutdown()
+    _Instrumented.close()
     if _processed_values(engine) != observed or engine.dropped_by_expectation():
         raise RuntimeError("the engine did not process every observed value")
     return _section(data, results, workers, quick)
@@ -270,11 +334,18 @@ def _section(
         total = [c + w for c, w in zip(caller, worker, strict=True)]
         percent = "not installed"
         predict = "not installed"
+        instrumented = "not installed"
         if have_model:
             predict = _us(arms["predict"])
             shares = [c / p * 100 for c, p in zip(caller, arms["predict"], strict=True)]
             percent = spread(shares).fmt(1, " %")
             figures[f"ml_observe_pct_of_predict_b{size}"] = spread(shares).median
+            added = [
+                (i / p - 1) * 100
+                for i, p in zip(arms["instrumented"], arms["predict"], strict=True)
+            ]
+            instrumented = f"{_us(arms['instrumented'])}; {spread(added).fmt(1, ' %')}"
+            figures[f"ml_instrumented_added_pct_b{size}"] = spread(added).median
         ours_rows.append(
             [
                 f"{size} x {features}",
@@ -285,6 +356,7 @@ def _section(
                 _rate(values, caller),
                 _rate(values, worker),
                 _rate(values, total),
+                instrumented,
             ]
         )
         figures[f"ml_values_per_s_total_b{size}"] = spread([values / t * 1e9 for t in total]).median
@@ -330,6 +402,7 @@ def _markdown(
             "M values/s caller",
             "M values/s worker",
             "M values/s caller+worker",
+            "instrumented predict µs; added",
         ],
         ours_rows,
     )
@@ -350,7 +423,10 @@ def _markdown(
         "features), batches of held-out rows; one watched value per feature (PSI vs the "
         f"training deciles, window {WINDOW_ROWS} rows). Median (min–max) over rounds; "
         "the caller's cost and the worker's are timed apart (the worker's code runs in "
-        "force_flush, windows closed at their steady rate). Load average at the end: "
+        "force_flush, windows closed at their steady rate). The last column is "
+        "`model.predict` with the scikit-learn instrumentation on (span, recorder, "
+        "observe_matrix, and a real worker thread sharing the GIL), and what it adds "
+        "to predict. Load average at the end: "
         f"{os.getloadavg()[0]:.1f}.",
         "",
         ours,

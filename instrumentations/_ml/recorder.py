@@ -105,6 +105,9 @@ class ModelCallRecorder:
         self._processor = drift_processor
         self._plans: dict[tuple[str, str, str | None], tuple[ExpectationPlan, ...]] = {}
         self._plans_of: DriftSpanProcessor | None = None
+        self._matrix_plans: dict[
+            tuple[str, tuple[str, ...] | None, int], tuple[dict[str, int], tuple[WatchPlan, ...]]
+        ] = {}
         self.errors = 0
 
     def processor(self) -> DriftSpanProcessor | None:
@@ -197,7 +200,10 @@ class ModelCallRecorder:
             # Features read straight from a numeric input matrix: the engine copies
             # the matrix once and bins its columns in one pass (observe_matrix).
             columns_of: dict[str, int] = {}
-            for watch in plan.watches:
+            rest = plan.watches
+            if matrix is not None and features is not None:
+                columns_of, rest = self._matrix_plan(plan, features)
+            for watch in rest:
                 position = (
                     features.position(watch.feature)
                     if matrix is not None
@@ -206,9 +212,6 @@ class ModelCallRecorder:
                     and watch.feature is not None
                     else None
                 )
-                if position is not None and watch.constraints.empty:
-                    columns_of[watch.name] = position
-                    continue
                 column = _column(watch, features, prediction)
                 broken = violation_counts(watch.constraints, column, rows)
                 for rule, count in broken.items():
@@ -232,11 +235,41 @@ class ModelCallRecorder:
             else:
                 processor.engine.observe(plan.expectation, columns, rows=rows)
 
+    def _matrix_plan(
+        self, plan: ExpectationPlan, features: Features
+    ) -> tuple[dict[str, int], tuple[WatchPlan, ...]]:
+        """(matrix column of each plain feature watch, the watches left), per input layout.
+
+        Plain: a feature found in the matrix with no constraint to check per
+        call. The mapping is the same object call after call, so the engine's
+        layout cache finds it at once.
+        """
+        key = (plan.expectation, features.names, features.width)
+        found = self._matrix_plans.get(key)
+        if found is None:
+            columns_of: dict[str, int] = {}
+            rest: list[WatchPlan] = []
+            for watch in plan.watches:
+                position = (
+                    features.position(watch.feature)
+                    if watch.role == "feature" and watch.feature is not None
+                    else None
+                )
+                if position is not None and watch.constraints.empty:
+                    columns_of[watch.name] = position
+                else:
+                    rest.append(watch)
+            if len(self._matrix_plans) >= MAX_CACHED_PLANS:
+                self._matrix_plans.clear()
+            found = self._matrix_plans[key] = (columns_of, tuple(rest))
+        return found
+
     def _plans_for(
         self, processor: DriftSpanProcessor, span_name: str, attributes: Mapping[str, Any]
     ) -> tuple[ExpectationPlan, ...]:
         if processor is not self._plans_of:
             self._plans.clear()
+            self._matrix_plans.clear()
             self._plans_of = processor
         key = (
             span_name,

@@ -48,6 +48,10 @@ _logger = logging.getLogger(__name__)
 VIOLATION_POSITIONS_PER_BATCH = 32
 #: Rows of vectorized batches that may wait in the queue at once.
 MAX_QUEUED_BATCH_ROWS = 1_000_000
+#: Queued batch rows at which the worker is woken before its flush interval.
+#: Waking it for every batch would have it take the GIL whenever the caller's
+#: next numpy call releases it: the caller then waits on the worker.
+WAKE_AT_BATCH_ROWS = 32_768
 #: Consecutive batches are concatenated and fed as one up to this many rows:
 #: enough to amortize the per-batch cost of small ones, while larger ones go
 #: as they are (concatenating them would only add a copy).
@@ -502,8 +506,10 @@ class DriftEngine:
                 self.dropped[index] += batch.rows
                 return False
             self._queued_batch_rows += batch.rows
+            wake = self._queued_batch_rows >= WAKE_AT_BATCH_ROWS
         self._queue.append((index, None, batch))
-        self._wake.set()
+        if wake:
+            self._wake.set()
         return True
 
     # -- worker --------------------------------------------------------------
