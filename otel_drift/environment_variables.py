@@ -134,10 +134,25 @@ OTEL_DRIFT_JSON_MAX_BYTES = "OTEL_DRIFT_JSON_MAX_BYTES"
 """
 .. envvar:: OTEL_DRIFT_JSON_MAX_BYTES
 
-Largest HTTP JSON body, in bytes, whose shape otel-drift's requests, httpx
-and Flask instrumentations take (``source: json.shape``). Larger bodies are
-not parsed: ``drift.json.skipped=too_large`` on the span, counted in the
+Largest HTTP JSON body, in bytes, whose shape otel-drift's requests, httpx,
+Flask, ASGI (FastAPI, Starlette) and Django instrumentations take
+(``source: json.shape``). Larger bodies are not parsed:
+``drift.json.skipped=too_large`` on the span, counted in the
 ``drift.json.skipped`` metric. Default: ``1048576`` (1 MiB).
+"""
+
+OTEL_DRIFT_FLUSH_ON_SIGTERM = "OTEL_DRIFT_FLUSH_ON_SIGTERM"
+"""
+.. envvar:: OTEL_DRIFT_FLUSH_ON_SIGTERM
+
+``true`` (default) or ``false``. A process stopped by ``SIGTERM`` with the
+default action skips ``atexit`` (uvicorn, for one, re-raises ``SIGTERM`` so
+after its graceful shutdown), and the last window's evaluation and the
+batched spans would be lost. So, under ``opentelemetry-instrument``, when
+nothing else handles ``SIGTERM`` at start-up, otel-drift handles it: it
+evaluates the last window, flushes the global tracer and meter providers (at
+most 10 s), then lets ``SIGTERM`` end the process as before (same exit
+status). A handler the application or server sets is never replaced.
 """
 
 __all__ = [
@@ -146,6 +161,7 @@ __all__ = [
     "OTEL_DRIFT_ENABLED",
     "OTEL_DRIFT_EXPECTATIONS",
     "OTEL_DRIFT_FLUSH_INTERVAL",
+    "OTEL_DRIFT_FLUSH_ON_SIGTERM",
     "OTEL_DRIFT_JSON_MAX_BYTES",
     "OTEL_DRIFT_MAX_CATEGORIES",
     "OTEL_DRIFT_OTLP_JSON_DIR",

@@ -25,6 +25,7 @@ def test_every_variable_is_read() -> None:
             "OTEL_DRIFT_MAX_CATEGORIES": "7",
             "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND": "0",
             "OTEL_DRIFT_CONSOLE": "yes",
+            "OTEL_DRIFT_FLUSH_ON_SIGTERM": "off",
         }
     )
     assert settings == Settings(
@@ -36,6 +37,7 @@ def test_every_variable_is_read() -> None:
         max_categories=7,
         violation_spans_per_second=0.0,
         console=True,
+        flush_on_sigterm=False,
     )
 
 
@@ -51,6 +53,7 @@ def test_every_variable_is_read() -> None:
         ("OTEL_DRIFT_MAX_CATEGORIES", "1e400"),
         ("OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND", "-1"),
         ("OTEL_DRIFT_CONSOLE", "2"),
+        ("OTEL_DRIFT_FLUSH_ON_SIGTERM", "later"),
     ],
 )
 def test_bad_value_is_logged_once_and_defaulted(

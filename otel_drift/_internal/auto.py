@@ -91,6 +91,8 @@ def _install(settings: Settings) -> None:
     # window before the SDK providers (registered earlier) flush and close.
     atexit.register(processor.shutdown)
     _active = processor
+    if settings.flush_on_sigterm:
+        _flush_on_sigterm(processor)
     _logger.info(
         "otel-drift: watching %d expectations from %s",
         len(expectations.expectations),
@@ -112,3 +114,61 @@ def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) ->
         atexit.register(dispatcher.shutdown)
     except Exception:
         _logger.exception("otel-drift: drift actions are off (detection keeps running)")
+
+
+#: Longest wait for the last window and the providers' flush when SIGTERM arrives.
+SIGTERM_FLUSH_TIMEOUT_S = 10.0
+
+
+def _flush_on_sigterm(processor: DriftSpanProcessor) -> bool:
+    """Handle SIGTERM when nothing else does: flush, then die of SIGTERM as before.
+
+    With the default action SIGTERM ends the process at once, skipping atexit
+    (uvicorn re-raises SIGTERM after its graceful shutdown, for one), so the
+    last partial window and the SDK's batched spans and metrics would be lost.
+    Only from the main thread, and only over the default action: a handler
+    the host set is never replaced. Returns whether the handler was installed.
+    """
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    try:
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False
+    except (AttributeError, ValueError):  # a platform without SIGTERM
+        return False
+
+    flushing = threading.Event()
+
+    def handle(signum: int, _frame: object) -> None:
+        if not flushing.is_set():  # a second SIGTERM does not wait again
+            flushing.set()
+            # The flush runs on its own thread, bounded: the signal interrupted the
+            # main thread anywhere, possibly holding a lock the flush would need.
+            worker = threading.Thread(
+                target=_flush_all, args=(processor,), name="otel-drift-sigterm", daemon=True
+            )
+            worker.start()
+            worker.join(SIGTERM_FLUSH_TIMEOUT_S)
+        # Then the default action, so the exit status stays "killed by SIGTERM".
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, handle)
+    return True
+
+
+def _flush_all(processor: DriftSpanProcessor) -> None:
+    from opentelemetry import metrics, trace  # noqa: PLC0415
+
+    timeout_ms = int(SIGTERM_FLUSH_TIMEOUT_S * 1000)
+    try:
+        processor.shutdown()  # the last window's evaluation spans go to the provider
+        for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+            flush = getattr(provider, "force_flush", None)
+            if flush is not None:
+                flush(timeout_ms)
+    except Exception:
+        _logger.exception("otel-drift: error while flushing on SIGTERM")

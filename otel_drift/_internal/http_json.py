@@ -1,8 +1,9 @@
 """JSON bodies of HTTP calls -> shape attributes on the span of that call.
 
-Shared by otel-drift's requests and httpx instrumentations. Their wrappers run
-inside contrib's client span (at the adapter / connection-pool level), while
-it is still recording, so they can add to it; a processor could not.
+Shared by otel-drift's requests and httpx instrumentations (client spans) and
+its Flask, ASGI and Django ones (the service's own answers, server spans).
+Their wrappers run inside contrib's span while it is still recording, so they
+can add to it; a processor could not.
 
 On the span: ``drift.json.shape`` (the shape id, read by ``source:
 json.shape`` watches) and, when the shape breaks an expectation's ``shape``,
@@ -94,6 +95,17 @@ def is_json(content_type: str | None) -> bool:
         return False
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
+
+
+def is_encoded(content_encoding: str | None) -> bool:
+    """A compressed body (gzip, br, ...) is not JSON text: its shape is not taken.
+
+    >>> is_encoded("gzip"), is_encoded("identity"), is_encoded(None)
+    (True, False, False)
+    """
+    if not content_encoding:
+        return False
+    return content_encoding.strip().lower() not in ("", "identity")
 
 
 class ErrorLog:

@@ -40,6 +40,7 @@ class Settings:
     violation_spans_per_second: float = 10.0
     console: bool = False
     value_histograms: bool = False
+    flush_on_sigterm: bool = True
 
 
 def _parse_bool(text: str) -> bool:
@@ -153,5 +154,12 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         console=_read(
             env, ev.OTEL_DRIFT_CONSOLE, _parse_bool, defaults.console, "use true or false"
+        ),
+        flush_on_sigterm=_read(
+            env,
+            ev.OTEL_DRIFT_FLUSH_ON_SIGTERM,
+            _parse_bool,
+            defaults.flush_on_sigterm,
+            "use true or false",
         ),
     )

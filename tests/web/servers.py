@@ -102,6 +102,8 @@ class Run:
     phase_starts: list[int]
     log: str
     statuses: list[dict[int, int]] = field(default_factory=list)
+    #: The service's exit status (negative: the signal that ended it).
+    returncode: int | None = None
 
     def evaluations(self, expectation: str) -> list[SpanRecord]:
         return [
@@ -158,12 +160,12 @@ def _process(
     log: Path,
     cwd: Path,
     stop: signal.Signals = signal.SIGTERM,
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("a") as stream:
         # A file, not a pipe: a pipe nobody reads fills up and blocks the process.
         process = subprocess.Popen(command, env=dict(env), stderr=stream, stdout=stream, cwd=cwd)
         try:
-            yield
+            yield process
         finally:
             process.send_signal(stop)
             try:
@@ -218,7 +220,7 @@ def run_service(
     ]
     with (
         _process(upstream, env, tmp_path / "upstream.log", WEB),
-        _process(service, env, log, WEB, stop),
+        _process(service, env, log, WEB, stop) as served,
     ):
         traffic.wait_until_up(base)
         traffic.wait_until_up(f"http://127.0.0.1:{upstream_port}", "/users/1")
@@ -227,4 +229,6 @@ def run_service(
             starts.append(time.time_ns())
             made = traffic.paths(count, scenarios.split(","), mix or traffic.WSGI_MIX)
             statuses.append(traffic.send(base, made, concurrency))
-    return Run(read_spans(out / "traces.jsonl"), starts, log.read_text(), statuses)
+    return Run(
+        read_spans(out / "traces.jsonl"), starts, log.read_text(), statuses, served.returncode
+    )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+from otel_drift.instrumentation.asgi_json import AsgiJsonShapeInstrumentor
+from otel_drift.instrumentation.django_json import DjangoJsonShapeInstrumentor
 from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
 from otel_drift.instrumentation.openfeature import OpenFeatureInstrumentor
@@ -22,12 +24,16 @@ NAMES = {
     "otel_drift_requests": RequestsJsonShapeInstrumentor,
     "otel_drift_httpx": HttpxJsonShapeInstrumentor,
     "otel_drift_openfeature": OpenFeatureInstrumentor,
+    "otel_drift_asgi": AsgiJsonShapeInstrumentor,
+    "otel_drift_django": DjangoJsonShapeInstrumentor,
 }
 
 PROBE = """
 import json
 import flask, httpcore, requests.adapters
 from openfeature import api
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.instrumentation.django.middleware.otel_middleware import _DjangoMiddleware
 print(json.dumps({
     "otel_drift_flask": hasattr(flask.Flask.process_response, "__wrapped__"),
     "otel_drift_requests": hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
@@ -35,6 +41,8 @@ print(json.dumps({
     "otel_drift_openfeature": any(
         type(h).__name__ == "DriftFlagHook" for h in api.get_hooks()
     ),
+    "otel_drift_asgi": hasattr(OpenTelemetryMiddleware.__init__, "__wrapped__"),
+    "otel_drift_django": hasattr(_DjangoMiddleware.process_response, "__wrapped__"),
 }))
 """
 
@@ -61,6 +69,8 @@ def test_a_missing_library_means_module_not_found(
         HttpxJsonShapeInstrumentor: "httpx",
         OpenFeatureInstrumentor: "openfeature",
         FlaskJsonShapeInstrumentor: "flask",
+        AsgiJsonShapeInstrumentor: "opentelemetry.instrumentation.asgi",
+        DjangoJsonShapeInstrumentor: "django",
     }[instrumentor]
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(ModuleNotFoundError):
@@ -86,11 +96,24 @@ def _probe(tmp_path: Path, **env: str) -> dict[str, bool]:
 def test_instrumented_by_opentelemetry_instrument_and_disabled_by_name(tmp_path: Path) -> None:
     # One run shows both: the one left enabled is instrumented, the named ones not.
     disabled = _probe(
-        tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="otel_drift_requests,otel_drift_openfeature"
+        tmp_path,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=(
+            "otel_drift_requests,otel_drift_openfeature,otel_drift_django"
+        ),
     )
     assert disabled == {
         "otel_drift_flask": True,
         "otel_drift_requests": False,
         "otel_drift_httpx": True,
         "otel_drift_openfeature": False,
+        "otel_drift_asgi": True,
+        "otel_drift_django": False,
+    }
+    # And the other way round for the two server-side ones.
+    assert _probe(tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="otel_drift_asgi") == {
+        **disabled,
+        "otel_drift_requests": True,
+        "otel_drift_openfeature": True,
+        "otel_drift_asgi": False,
+        "otel_drift_django": True,
     }

@@ -1,5 +1,8 @@
 """End to end: the Django example under gunicorn and opentelemetry-instrument,
-with the stable HTTP semconv names (OTEL_SEMCONV_STABILITY_OPT_IN=http)."""
+with the stable HTTP semconv names (OTEL_SEMCONV_STABILITY_OPT_IN=http).
+
+otel-drift's Django instrumentation puts the shape of the service's own JSON
+answers on contrib's server spans."""
 
 from __future__ import annotations
 
@@ -51,3 +54,17 @@ def test_latency_regression_and_error_spike_on_their_own_routes(tmp_path: Path) 
     assert run.worst("search", "status", 2) == 2
     assert run.worst("search", "latency", 2) < 2
     assert run.worst("traffic", "route", 2) < 2
+    # The error spike changed the shape of /search's answers, on their own spans.
+    assert run.worst("search-response", "shape", 2) == 2
+    assert run.violation_rules("search-response") == {"shape.missing", "shape.added"}
+    for span in server:
+        assert span.attributes["http.response.body.size"] > 0
+        assert "drift.json.shape" in span.attributes
+        failed = span.attributes["http.response.status_code"] == 500
+        assert ("drift.json.shape.missing" in span.attributes) == (
+            failed and span.attributes["http.route"] == "search"
+        ), span
+    # gunicorn's own SIGTERM handling is left alone: a clean exit, atexit ran.
+    assert run.returncode == 0, run.log[-2000:]
+    partial = [s for s in run.evaluations("traffic") if s.attributes.get("drift.window.partial")]
+    assert len(partial) == 1, run.log[-2000:]

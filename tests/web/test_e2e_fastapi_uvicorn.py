@@ -2,7 +2,9 @@
 
 Contrib's FastAPI (ASGI) and httpx instrumentations make the spans;
 otel-drift's httpx instrumentation puts the upstream's JSON shape on the
-client spans, and its OpenFeature hook feeds the flag's variant mix.
+client spans, its ASGI instrumentation the service's own answers' shape on
+the server spans, and its OpenFeature hook feeds the flag's variant mix.
+Stopped with SIGTERM, as a process manager would.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.web.support import WEB
 
 pytestmark = pytest.mark.e2e
 
+_PROFILE = "/profile/{user}"
 UVICORN = ["uvicorn", "fastapi_app:app", "--host", "127.0.0.1", "--port", "{port}"]
 
 
@@ -29,14 +32,11 @@ def test_mix_shift_type_change_and_stuck_flag_each_found(tmp_path: Path) -> None
         [("steady", 100), ("steady", 600), ("mix,retyped,flag-stuck", 600)],
         WEB / "fastapi.yaml",
         mix=traffic.ASGI_MIX,
-        # uvicorn re-raises SIGTERM after its graceful shutdown, and the default
-        # SIGTERM action skips atexit (the last window and spans would be lost);
-        # after SIGINT the re-raise is a KeyboardInterrupt, and atexit runs.
-        stop=signal.SIGINT,
     )
     watches = [
         ("traffic", "route"),
         ("upstream-profile", "shape"),
+        ("profile-response", "shape"),
         ("new-checkout-flag", "variant"),
         ("search", "status"),
     ]
@@ -46,6 +46,8 @@ def test_mix_shift_type_change_and_stuck_flag_each_found(tmp_path: Path) -> None
         assert run.worst(expectation, watch, 1) < 2, (expectation, watch, run.log[-2000:])
     assert run.worst("traffic", "route", 2) == 2
     assert run.worst("upstream-profile", "shape", 2) == 2
+    # The service passes the upstream's id through: its own answer changed too.
+    assert run.worst("profile-response", "shape", 2) == 2
     assert run.worst("new-checkout-flag", "variant", 2) == 2
     # The shift moved traffic between routes; each route itself stayed as it was.
     assert run.worst("search", "status", 2) < 2
@@ -58,6 +60,22 @@ def test_mix_shift_type_change_and_stuck_flag_each_found(tmp_path: Path) -> None
     assert retyped and all(
         s.attributes["drift.json.shape.type_changed"] == ("id",) for s in retyped
     )
+    # ... and on the server span of each /profile request that answered it.
+    answered = [s for s in run.spans if s.kind == 2 and s.attributes.get("http.route") == _PROFILE]
+    assert answered and all(
+        "drift.json.shape" in s.attributes and s.attributes["http.response.body.size"] > 0
+        for s in answered
+    )
+    changed = [s for s in answered if s.start_ns >= run.phase_starts[2]]
+    assert changed and all(
+        s.attributes["drift.json.shape.type_changed"] == ("user",) for s in changed
+    )
+    assert not any(
+        "drift.json.shape.type_changed" in s.attributes
+        for s in answered
+        if s.start_ns < run.phase_starts[2]
+    )
+    assert run.violation_rules("profile-response") == {"shape.type"}
     # Each flag evaluation is a feature_flag.evaluation event on its request's span.
     checkout = [s for s in run.spans if s.attributes.get("http.route") == "/checkout"]
     events = [e for s in checkout for e in s.events if e[0] == "feature_flag.evaluation"]
@@ -68,5 +86,8 @@ def test_mix_shift_type_change_and_stuck_flag_each_found(tmp_path: Path) -> None
     # (the readiness probes before the first phase are not counted)
     served = [s for s in run.spans if s.kind == 2 and s.start_ns >= run.phase_starts[0]]
     assert len(served) == requests_sent
+    # Stopped by SIGTERM: otel-drift's handler evaluated the last window and
+    # flushed the spans before the process died of SIGTERM as uvicorn wants.
     partial = [s for s in run.evaluations("traffic") if s.attributes.get("drift.window.partial")]
     assert len(partial) == 1, "the last window was not evaluated at shutdown"
+    assert run.returncode == -signal.SIGTERM, run.log[-2000:]

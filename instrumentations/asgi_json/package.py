@@ -1,0 +1,1 @@
+_instruments = ("opentelemetry-instrumentation-asgi >= 0.50b0",)
