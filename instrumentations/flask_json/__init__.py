@@ -5,7 +5,7 @@ contrib's Flask instrumentation ends its server span (at teardown), so the
 span still records: ``drift.json.shape`` (see ``otel_drift._internal.http_json``)
 and ``http.response.body.size``. Streamed responses are never read
 (``drift.json.skipped=streaming``); others are already whole in memory, and
-``get_data()`` leaves them as they are.
+``get_data()`` leaves them as they are. Compressed bodies are not parsed.
 
     FlaskJsonShapeInstrumentor().instrument()
 """
@@ -38,8 +38,10 @@ def _inspect(response: Any) -> None:
         return
     data = response.get_data()
     http_json.set_size(span, http_json.RESPONSE_BODY_SIZE, len(data))
-    if not http_json.is_json(response.content_type):
-        return
+    if not http_json.is_json(response.content_type) or http_json.is_encoded(
+        response.headers.get("Content-Encoding")
+    ):
+        return  # not JSON, or compressed (Flask-Compress): not JSON text
     if len(data) > http_json.max_bytes():
         http_json.skip(span, http_json.SKIP_TOO_LARGE)  # type: ignore[arg-type]
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 
 import pytest
@@ -40,6 +41,11 @@ def _app() -> Flask:
         if request.args.get("v2"):
             return jsonify(orders=[{"id": 1, "amount": 12.5}])
         return jsonify(orders=[{"id": 1, "total": 12.5}])
+
+    @app.get("/gzipped")
+    def gzipped() -> ResponseReturnValue:
+        body = gzip.compress(b'{"orders": []}')
+        return Response(body, mimetype="application/json", headers={"Content-Encoding": "gzip"})
 
     @app.get("/stream")
     def stream() -> ResponseReturnValue:
@@ -91,3 +97,13 @@ def test_streamed_responses_are_not_read(setup: tuple[Pipeline, Flask]) -> None:
     (span,) = _server_spans(pipeline)
     assert span[http_json.SKIPPED] == http_json.SKIP_STREAMING
     assert JSON_SHAPE_ATTRIBUTE not in span
+
+
+def test_compressed_responses_are_measured_not_parsed(setup: tuple[Pipeline, Flask]) -> None:
+    pipeline, app = setup
+    body = app.test_client().get("/gzipped").data
+    assert gzip.decompress(body) == b'{"orders": []}'
+    (span,) = _server_spans(pipeline)
+    assert span[http_json.RESPONSE_BODY_SIZE] == len(body)
+    assert JSON_SHAPE_ATTRIBUTE not in span and http_json.SKIPPED not in span
+    assert violations(pipeline, "orders-response", "shape") == {}
