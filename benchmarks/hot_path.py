@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
 from benchmarks import workload
@@ -127,7 +128,7 @@ def _flush_ns(processor: DriftSpanProcessor) -> float:
 
 def _on_end_ns(processor: DriftSpanProcessor, case: Case, spans: int, rounds: int) -> list[float]:
     """``on_end`` alone, called with one finished span: the processor's own share."""
-    span = workload.finished_span(case.route, case.kind)
+    span = _handed_span(case.route, case.kind)
     on_end = processor.on_end
 
     def loop() -> None:
@@ -139,6 +140,27 @@ def _on_end_ns(processor: DriftSpanProcessor, case: Case, spans: int, rounds: in
         samples.append(cpu_ns(loop) / spans)
         processor.force_flush()
     return samples
+
+
+class _Keep(SpanProcessor):
+    """Keeps the last span the SDK handed to its processors' ``on_end``."""
+
+    span: ReadableSpan | None = None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.span = span
+
+
+def _handed_span(route: str, kind: SpanKind) -> ReadableSpan:
+    """The workload's span as the SDK hands it to ``on_end``: a ``ReadableSpan``
+    snapshot of the finished span (not the ``Span`` the tracer returned)."""
+    provider = TracerProvider()
+    keep = _Keep()
+    provider.add_span_processor(keep)
+    workload.make_spans(provider.get_tracer(workload.FLASK_SCOPE), 1, route, kind)
+    provider.shutdown()
+    assert keep.span is not None
+    return keep.span
 
 
 def _row(result: Result) -> list[str]:
@@ -174,7 +196,8 @@ def run(quick: bool) -> Section:
             f"{spans:,} spans per run, {rounds} rounds alternating SDK alone / SDK + otel-drift "
             "(order flipped every round); medians, min–max over rounds in brackets. "
             "*added* is the per-round ratio of the two arms. *on_end alone* calls "
-            "`DriftSpanProcessor.on_end` directly with one finished span (the processor's own "
+            "`DriftSpanProcessor.on_end` directly with one finished span, as the SDK hands it "
+            "to processors (a `ReadableSpan` snapshot) (the processor's own "
             "share, without the SDK's fan-out to a second processor); *% of SDK* relates it "
             "to the SDK-alone cost. The span: kind SERVER, Flask's scope, 5 attributes at "
             "start + `http.status_code` before the end, exported by a BatchSpanProcessor "

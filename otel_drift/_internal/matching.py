@@ -7,14 +7,18 @@ operation). So they are evaluated once per distinct triple and the result, a
 attributes, indexed so that expectations keyed on an attribute value
 (``http.route: /checkout``) cost one dict lookup however many there are.
 
-A span that matches nothing costs a tuple, a dict lookup and a truth test.
+A span that matches nothing costs two dict lookups (scope name, span name)
+and an index (its kind); one of a candidate's route, one more of an attribute.
+The processor reads a plan's precomputed shortcuts (``key`` with ``direct``,
+``always``) inline, and falls back to ``Plan.matches``, the one complete
+definition, whenever they cannot decide alone.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeGuard
 
 from opentelemetry.trace import SpanKind
@@ -39,6 +43,8 @@ _KINDS: Mapping[str, SpanKind] = {
 MAX_CACHED_PLANS = 4096
 
 PlanKey = tuple[str, SpanKind, str]
+#: Slots of a plan per SpanKind value in ``SpanMatcher.index``.
+KIND_SLOTS = max(int(kind.value) for kind in SpanKind) + 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,34 @@ class Plan:
     unkeyed: tuple[Candidate, ...]
     #: (attribute, {value: candidates}) for expectations with an equality condition.
     keyed: tuple[tuple[str, Mapping[AttributeScalar, tuple[Candidate, ...]]], ...]
+    #: Shortcuts for the processor's hot path, derived from the two above. ``always``:
+    #: the indices every span of this plan matches, when no attribute matters.
+    always: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
+    #: When one attribute's value alone decides (no unkeyed candidate, one keyed
+    #: attribute, no residual condition, no integer written as a string among the
+    #: values): that attribute, and {value: indices} in ``direct``; a value absent
+    #: from ``direct`` matches nothing. Otherwise None, and ``matches`` decides.
+    key: str | None = field(init=False, repr=False, compare=False)
+    direct: Mapping[object, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        always = None
+        if not self.keyed and all(residual is None for _, residual in self.unkeyed):
+            always = tuple(index for index, _ in self.unkeyed)
+        key: str | None = None
+        direct: dict[object, tuple[int, ...]] = {}
+        if not self.unkeyed and len(self.keyed) == 1:
+            key, table = self.keyed[0]
+            for value, candidates in table.items():
+                if any(residual is not None for _, residual in candidates) or (
+                    isinstance(value, str) and _int_text(value)
+                ):
+                    key, direct = None, {}
+                    break
+                direct[value] = tuple(index for index, _ in candidates)
+        object.__setattr__(self, "always", always)
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "direct", direct)
 
     def __bool__(self) -> bool:
         return bool(self.unkeyed or self.keyed)
@@ -108,6 +142,14 @@ class Plan:
 
 
 EMPTY_PLAN = Plan(unkeyed=(), keyed=())
+
+
+def _int_text(text: str) -> bool:
+    """Whether ``text`` is how ``str(int(...))`` writes some integer."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        return False
 
 
 def _is_int(value: object) -> TypeGuard[int]:
@@ -177,17 +219,30 @@ class SpanMatcher:
 
     def __init__(self, expectations: Sequence[Expectation]) -> None:
         self._compiled = tuple(_compile(i, e) for i, e in enumerate(expectations))
+        #: The processor's plans; our own scopes map to EMPTY_PLAN.
         self.plans: dict[PlanKey, Plan] = {}
+        #: The same plans as ``plans`` (SpanKind members only), by scope name, then
+        #: span name, then SpanKind value: what the processor looks up per span.
+        #: Two lookups of strings and an index cost less than building and hashing
+        #: a (name, kind, scope) tuple, whose SpanKind hashes in Python (~0.1 us).
+        self.index: dict[str, dict[str, list[Plan | None]]] = {}
         #: Plans for match(), which instrumentations of our own scopes call: kept
         #: apart from ``plans``, where those scopes must stay empty.
         self._direct_plans: dict[PlanKey, Plan] = {}
 
     def plan_for(self, key: PlanKey) -> Plan:
-        """Build (and cache) the plan for one (span name, kind, scope name)."""
-        plan = self._build(key)
-        if len(self.plans) >= MAX_CACHED_PLANS:
-            self.plans.clear()
-        self.plans[key] = plan
+        """The plan for one (span name, kind, scope name), built and cached once."""
+        plan = self.plans.get(key)
+        if plan is None:
+            plan = self._build(key)
+            if len(self.plans) >= MAX_CACHED_PLANS:
+                self.plans.clear()
+                self.index.clear()
+            self.plans[key] = plan
+        name, kind, scope = key
+        if type(kind) is SpanKind:
+            slots = self.index.setdefault(scope, {}).setdefault(name, [None] * KIND_SLOTS)
+            slots[kind._value_] = plan
         return plan
 
     def match(

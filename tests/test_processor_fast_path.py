@@ -1,0 +1,246 @@
+"""``on_end``'s private fast path (the pinned SDK's ``ReadableSpan`` slots, the
+plans' shortcuts) queues exactly what the public path (public properties,
+``Plan.matches`` alone) queues, span for span."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from otel_drift import DriftSpanProcessor, Settings, loads_expectations
+from otel_drift._internal import processor as processor_module
+from otel_drift._internal.matching import EMPTY_PLAN, KIND_SLOTS, SpanMatcher
+
+EXPECTATIONS = """\
+version: 1
+expectations:
+  - name: checkout
+    match: {span_kind: server, attributes: {http.route: /checkout}}
+    watch:
+      latency: {source: span.duration, baseline: {bins: [0, 10, 100], fractions: [0.5, 0.5]}}
+      status:
+        attribute: [http.response.status_code, http.status_code]
+        baseline: {categories: {"200": 0.9, "500": 0.1}}
+  - name: checkout-post
+    match: {span_kind: server, attributes: {http.route: /checkout, http.method: POST}}
+    watch:
+      klass:
+        source: http.status_class
+        attribute: http.status_code
+        baseline: {categories: {2xx: 0.9, 5xx: 0.1}}
+  - name: orders
+    match: {span_kind: server, attributes: {http.route: /orders}}
+    watch:
+      method: {attribute: http.method, baseline: {categories: {GET: 0.5, POST: 0.5}}}
+      outcome: {source: span.status, baseline: {categories: {UNSET: 0.9, ERROR: 0.1}}}
+  - name: errors
+    match: {attributes: {http.status_code: "500"}}
+    watch:
+      latency: {source: span.duration, baseline: {bins: [0, 10, 100], fractions: [0.5, 0.5]}}
+  - name: flagged
+    match: {attributes: {app.flag: true}}
+    watch:
+      n: {attribute: app.n, constraints: {min: 0}}
+  - name: one
+    match: {attributes: {app.n: 1}}
+    watch:
+      flag: {attribute: app.flag, constraints: {type: boolean}}
+  - name: clients
+    match: {span_kind: client, scope: {regex: "instrumentation[.](requests|httpx)$"}}
+    watch:
+      host: {attribute: [server.address, net.peer.name], constraints: {required: true}}
+      latency: {source: span.duration, baseline: {bins: [0, 10, 100], fractions: [0.5, 0.5]}}
+  - name: named
+    match: {span_name: {regex: "^predict "}, attribute_regex: {ml.model.name: "^credit"}}
+    watch:
+      outcome: {source: span.status, baseline: {categories: {UNSET: 0.9, ERROR: 0.1}}}
+  - name: internal
+    match: {span_name: work, span_kind: internal}
+    watch:
+      size: {attribute: app.size, constraints: {min: 0}}
+"""
+
+FLASK = "opentelemetry.instrumentation.flask"
+SCOPES = (FLASK, "opentelemetry.instrumentation.requests", "otel_drift.instrumentation.x", "")
+NAMES = ("GET /checkout", "predict credit", "work", "GET")
+ATTRIBUTE_SETS: tuple[dict[str, object], ...] = (
+    {"http.route": "/checkout", "http.method": "GET", "http.status_code": 200},
+    {"http.route": "/checkout", "http.method": "POST", "http.status_code": 500},
+    {"http.route": "/checkout", "http.response.status_code": 404, "http.status_code": 200},
+    {"http.route": "/orders", "http.method": "POST"},
+    {"http.route": "/health", "http.status_code": 500},
+    {"http.route": ("/checkout",), "http.status_code": "500"},
+    {"app.flag": True, "app.n": 1},
+    {"app.flag": 1, "app.n": True},
+    {"app.n": 1.0, "server.address": "api.example.com"},
+    {"net.peer.name": "db", "ml.model.name": "credit-v2", "app.size": -3},
+    {"ml.model.name": "fraud", "app.size": 10**30},
+    {},
+)
+
+_CONTEXT = SpanContext(0x1234, 0x5678, is_remote=False, trace_flags=TraceFlags(1))
+_RESOURCE = Resource.get_empty()
+
+
+class _Keep(SpanProcessor):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.spans.append(span)
+
+
+def _sdk_spans() -> list[ReadableSpan]:
+    """Spans as the SDK hands them to processors, every combination once."""
+    provider = TracerProvider(resource=_RESOURCE)
+    keep = _Keep()
+    provider.add_span_processor(keep)
+    for scope in SCOPES:
+        tracer = provider.get_tracer(scope)
+        for name in NAMES:
+            for kind in SpanKind:
+                for i, attributes in enumerate(ATTRIBUTE_SETS):
+                    span = tracer.start_span(name, kind=kind, attributes=attributes)  # type: ignore[arg-type]
+                    if i % 3 == 0:
+                        span.set_status(Status(StatusCode.ERROR))
+                    span.end()
+    provider.shutdown()
+    return keep.spans
+
+
+class _Unhashable(int):
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _hand_made_spans() -> Iterator[ReadableSpan]:
+    """What a bridge might hand over: plain dicts, None, odd kinds, missing times."""
+    odd_attributes: Sequence[object] = (
+        None,
+        {"http.route": "/checkout", "http.status_code": 200},
+        {"http.route": ["/checkout"], "http.status_code": _Unhashable(200)},
+        {"http.route": "/checkout", "http.method": {"a": 1}},
+        BoundedAttributes(attributes={"http.route": "/orders", "http.method": "GET"}),
+    )
+    for attributes in odd_attributes:
+        for kind in (SpanKind.SERVER, SpanKind.INTERNAL, "server"):
+            for scope in (InstrumentationScope(FLASK), None):
+                for start, end in ((1_000, 3_500), (None, 5), (7, None)):
+                    yield ReadableSpan(
+                        name="work",
+                        context=_CONTEXT,
+                        attributes=attributes,  # type: ignore[arg-type]
+                        kind=kind,  # type: ignore[arg-type]
+                        instrumentation_scope=scope,
+                        resource=_RESOURCE,
+                        start_time=start,
+                        end_time=end,
+                        status=Status(StatusCode.OK),
+                    )
+
+
+def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], int]:
+    processor = DriftSpanProcessor(
+        loads_expectations(EXPECTATIONS, path="<fast-path>.yaml"),
+        # A queue larger than the test and a worker that never wakes on its own.
+        settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
+        emit_spans=False,
+        emit_metrics=False,
+    )
+    try:
+        for span in spans:
+            processor.on_end(span)
+        return list(processor.engine._queue), processor._errors
+    finally:
+        processor.shutdown()
+
+
+def test_the_pinned_sdk_takes_the_private_path() -> None:
+    assert processor_module._FAST_SPAN is ReadableSpan
+
+
+def test_private_and_public_paths_queue_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = [*_sdk_spans(), *_hand_made_spans()]
+    assert all(type(span) is ReadableSpan for span in spans)
+
+    def public_path_used(self: DriftSpanProcessor, span: ReadableSpan) -> None:
+        raise AssertionError("the private path was expected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DriftSpanProcessor, "_on_end_public", public_path_used)
+        fast, fast_errors = _queued(spans)
+    monkeypatch.setattr(processor_module, "_FAST_SPAN", None)
+    public, public_errors = _queued(spans)
+    assert (fast_errors, public_errors) == (0, 0)
+    assert len(fast) > 100  # the cases do match
+    assert fast == public
+
+
+def test_spans_of_other_classes_take_the_public_path() -> None:
+    provider = TracerProvider(resource=_RESOURCE)
+    span = provider.get_tracer(FLASK).start_span(
+        "GET /checkout", kind=SpanKind.SERVER, attributes={"http.route": "/checkout"}
+    )
+    span.end()
+    # The Span the tracer returned (a subclass) rather than the snapshot the SDK hands over.
+    assert isinstance(span, ReadableSpan) and type(span) is not ReadableSpan
+    assert span.end_time is not None and span.start_time is not None
+    queued, errors = _queued([span])
+    assert errors == 0
+    assert queued == [(0, span.context, (span.end_time - span.start_time, None))]
+
+
+def test_a_changed_span_layout_turns_the_private_path_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert processor_module._private_layout_holds()
+
+    class Renamed(ReadableSpan):
+        @property
+        def name(self) -> str:
+            return "other"
+
+    monkeypatch.setattr(processor_module, "ReadableSpan", Renamed)
+    assert not processor_module._private_layout_holds()
+
+
+def test_plans_are_cached_once_per_name_kind_and_scope() -> None:
+    matcher = SpanMatcher(loads_expectations(EXPECTATIONS, path="<x>.yaml").expectations)
+    plan = matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK))
+    assert plan.key is None  # several keyed attributes: Plan.matches decides
+    assert matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK)) is plan
+    slots = matcher.index[FLASK]["GET /checkout"]
+    assert len(slots) == KIND_SLOTS and slots[SpanKind.SERVER.value] is plan
+    assert matcher.plan_for(("x", SpanKind.SERVER, "otel_drift.instrumentation.x")) is EMPTY_PLAN
+    # Not a SpanKind: planned (matching kind-less expectations only), never indexed.
+    odd = matcher.plan_for(("work", "server", FLASK))  # type: ignore[arg-type]
+    assert odd is not EMPTY_PLAN and "work" not in matcher.index[FLASK]
+    assert len(matcher.plans) == 3
+
+
+def test_one_attribute_alone_decides_where_it_can() -> None:
+    document = EXPECTATIONS.split("  - name: checkout-post", maxsplit=1)[0]
+    matcher = SpanMatcher(loads_expectations(document, path="<x>.yaml").expectations)
+    plan = matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK))
+    assert (plan.key, dict(plan.direct), plan.always) == ("http.route", {"/checkout": (0,)}, None)
+    assert matcher.plan_for(("GET /checkout", SpanKind.CLIENT, FLASK)) is EMPTY_PLAN
+    # An integer written as a string, or a residual condition: no shortcut.
+    for extra in ('{http.status_code: "500"}', "{http.route: /a, http.method: GET}"):
+        text = f"{document}  - name: more\n    match: {{attributes: {extra}}}\n" + (
+            "    watch: {v: {attribute: x, constraints: {min: 0}}}\n"
+        )
+        other = SpanMatcher(loads_expectations(text, path="<x>.yaml").expectations)
+        assert other.plan_for(("GET /checkout", SpanKind.INTERNAL, FLASK)).key is None
+    everything = SpanMatcher(
+        loads_expectations(
+            "version: 1\nexpectations:\n  - name: all\n    match: {}\n"
+            "    watch: {v: {attribute: x, constraints: {min: 0}}}\n",
+            path="<x>.yaml",
+        ).expectations
+    )
+    assert everything.plan_for(("x", SpanKind.SERVER, FLASK)).always == (0,)
