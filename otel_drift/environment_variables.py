@@ -155,6 +155,18 @@ most 10 s), then lets ``SIGTERM`` end the process as before (same exit
 status). A handler the application or server sets is never replaced.
 """
 
+OTEL_DRIFT_VALUE_HASH_KEY = "OTEL_DRIFT_VALUE_HASH_KEY"
+"""
+.. envvar:: OTEL_DRIFT_VALUE_HASH_KEY
+
+A secret of your deployment. A string value that breaks a constraint is shown
+on its ``drift.violation`` span only as ``hmac-sha256:`` and 16 hex digits of
+its HMAC-SHA256 under this key, so equal values show equal hashes in every
+process that shares the key, and nobody without it can test guesses. Unset
+(the default): a random key per process, so hashes match only within one
+process. Treat it like a password: set it from your secret store.
+"""
+
 __all__ = [
     "OTEL_DRIFT_ACTIONS",
     "OTEL_DRIFT_CONSOLE",
@@ -166,6 +178,7 @@ __all__ = [
     "OTEL_DRIFT_MAX_CATEGORIES",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",
+    "OTEL_DRIFT_VALUE_HASH_KEY",
     "OTEL_DRIFT_VALUE_HISTOGRAMS",
     "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND",
     "OTEL_DRIFT_WEBHOOK_HEADERS",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import numpy as np
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
@@ -275,3 +278,28 @@ def test_many_watched_values_stay_within_the_span_attribute_limit() -> None:
         ]
     finally:
         pipeline.provider.shutdown()
+
+
+def test_string_violation_values_are_keyed_hashes() -> None:
+    # The deployment's key: equal values hash alike in every process that has it,
+    # and the plain SHA-256 of the value (guessable) is nowhere.
+    text = """
+version: 1
+expectations:
+  - name: plans
+    match: {span_name: charge}
+    watch:
+      plan: {attribute: plan, constraints: {allowed: [free, pro]}}
+"""
+    keyed = make_pipeline(text, Settings(flush_interval_s=0.05, value_hash_key=b"deploy-key"))
+    tracer = keyed.provider.get_tracer("app")
+    with tracer.start_as_current_span("charge", attributes={"plan": "enterprise"}):
+        pass
+    assert keyed.processor.force_flush()
+    (violation,) = [s for s in keyed.spans.get_finished_spans() if s.name == "drift.violation"]
+    assert violation.attributes is not None
+    shown = violation.attributes["drift.value"]
+    expected = hmac.new(b"deploy-key", b"enterprise", hashlib.sha256).hexdigest()[:16]
+    assert shown == f"hmac-sha256:{expected}"
+    assert hashlib.sha256(b"enterprise").hexdigest()[:16] not in str(shown)
+    keyed.processor.shutdown()

@@ -26,6 +26,7 @@ def test_every_variable_is_read() -> None:
             "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND": "0",
             "OTEL_DRIFT_CONSOLE": "yes",
             "OTEL_DRIFT_FLUSH_ON_SIGTERM": "off",
+            "OTEL_DRIFT_VALUE_HASH_KEY": "s3cret",
         }
     )
     assert settings == Settings(
@@ -38,7 +39,9 @@ def test_every_variable_is_read() -> None:
         violation_spans_per_second=0.0,
         console=True,
         flush_on_sigterm=False,
+        value_hash_key=b"s3cret",
     )
+    assert "s3cret" not in repr(settings)  # a repr may reach a log
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from otel_drift import environment_variables as ev
@@ -41,6 +41,8 @@ class Settings:
     console: bool = False
     value_histograms: bool = False
     flush_on_sigterm: bool = True
+    #: Key of the violation values' HMAC; never in a repr (it would reach logs).
+    value_hash_key: bytes | None = field(default=None, repr=False)
 
 
 def _parse_bool(text: str) -> bool:
@@ -162,4 +164,5 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             defaults.flush_on_sigterm,
             "use true or false",
         ),
+        value_hash_key=env.get(ev.OTEL_DRIFT_VALUE_HASH_KEY, "").encode("utf-8") or None,
     )

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
+import os
 import sys
 import threading
 import time
@@ -36,9 +38,13 @@ from otel_drift._internal.watch_state import WatchEvaluation, WatchState
 from otel_drift.version import __version__
 
 STATUS_NAMES = ("ok", "warning", "critical")
-#: A string value in a violation span is shown only as a short hash of itself
-#: (raw values leave the process only as aggregates); numbers are shown.
-HASHED_VALUE_PREFIX = "sha256:"
+#: A string value in a violation span is shown only as a short keyed hash of
+#: itself (raw values leave the process only as aggregates); numbers are shown.
+#: Keyed (HMAC-SHA256), because a plain hash of a low-entropy value (a status,
+#: an e-mail address from a known list) is reversed by hashing the candidates.
+HASHED_VALUE_PREFIX = "hmac-sha256:"
+#: The key when OTEL_DRIFT_VALUE_HASH_KEY is unset: random, this process only.
+_PROCESS_KEY = os.urandom(32)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
@@ -53,13 +59,18 @@ def _describe(evaluation: WatchEvaluation) -> str:
     )
 
 
-def safe_value(value: object) -> AttributeValue:
+def safe_value(value: object, key: bytes | None = None) -> AttributeValue:
     """What a violation span may carry of a raw value.
 
-    >>> safe_value(12.5), safe_value(True), safe_value("secret")[:15], safe_value(-(10**30))
-    (12.5, True, 'sha256:2bb80d53', -1e+30)
-    >>> safe_value(10**5000)
-    inf
+    ``key``: the deployment's hash key (equal values give equal hashes across
+    its processes), else this process's random one.
+
+    >>> safe_value(12.5), safe_value(True), safe_value(-(10**30)), safe_value(10**5000)
+    (12.5, True, -1e+30, inf)
+    >>> safe_value("secret", b"deployment key")
+    'hmac-sha256:1c7e4d3ebb2bdf3a'
+    >>> safe_value("secret") == safe_value("secret") != safe_value("secret", b"other key")
+    True
     """
     if isinstance(value, bool):
         return bool(value)
@@ -75,8 +86,8 @@ def safe_value(value: object) -> AttributeValue:
     if isinstance(value, float):
         return float(value)
     text = value if isinstance(value, str) else repr(type(value).__name__)
-    digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:16]
-    return HASHED_VALUE_PREFIX + digest
+    digest = hmac.new(key or _PROCESS_KEY, text.encode("utf-8", "replace"), hashlib.sha256)
+    return HASHED_VALUE_PREFIX + digest.hexdigest()[:16]
 
 
 #: Attributes an evaluation span may carry. The SDK keeps 128 by default and
@@ -160,9 +171,13 @@ class ViolationSpans:
     """Child spans of offending spans, at most ``per_second`` per process (token bucket)."""
 
     def __init__(
-        self, per_second: float, tracer_provider: trace.TracerProvider | None = None
+        self,
+        per_second: float,
+        tracer_provider: trace.TracerProvider | None = None,
+        hash_key: bytes | None = None,
     ) -> None:
         self._tracer = trace.get_tracer(OWN_SCOPE, __version__, tracer_provider)
+        self._hash_key = hash_key
         self._rate = per_second
         self._tokens = per_second
         self._last = time.monotonic()
@@ -192,7 +207,7 @@ class ViolationSpans:
                     sc.EXPECTATION: violation.expectation,
                     sc.ATTRIBUTE: violation.watch,
                     sc.RULE: violation.rule,
-                    sc.VALUE: safe_value(violation.value),
+                    sc.VALUE: safe_value(violation.value, self._hash_key),
                 },
             )
             span.set_status(

@@ -13,7 +13,7 @@ span attributes that break an ``allowed`` constraint (so violation spans fire).
   change in it is noticed.)
 - Markers the app put into watched attributes: on the app's own spans, as the
   app asked, and nowhere in what otel-drift produced; its violation spans show
-  them only as ``sha256:`` hashes. A numeric violation shows the number.
+  them only as ``hmac-sha256:`` keyed hashes. A numeric violation shows the number.
 """
 
 from __future__ import annotations
@@ -327,7 +327,7 @@ def test_no_raw_value_leaves_except_numbers_in_violations(
     assert "drift.observations" in split.metric_names, split.metric_names
     assert BIG_AMOUNT in split.violation_values, split.violation_values
     hashed = [v for v in split.violation_values if isinstance(v, str)]
-    assert hashed and all(v.startswith("sha256:") for v in hashed), split.violation_values
+    assert hashed and all(v.startswith("hmac-sha256:") for v in hashed), split.violation_values
     # Nothing otel-drift produced carries a marker.
     assert not any(found_in_own.values()), found_in_own
     # Body and header values the app did not record are nowhere.
