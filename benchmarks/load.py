@@ -15,6 +15,7 @@ import itertools
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
@@ -135,6 +136,69 @@ def run(port: int, path: str, requests: int, connections: int) -> RunResult:
     if failures:
         raise LoadError(f"client failed: {failures[0]!r}") from failures[0]
     return RunResult(requests, seconds, sum(errors))
+
+
+def run_together(
+    ports: Sequence[int], path: str, seconds: float, connections: int
+) -> list[RunResult]:
+    """Load every server of ``ports`` at once, ``connections`` each, for ``seconds``.
+
+    All clients start together and stop at the same deadline, so that servers
+    compared with each other share the machine's conditions to the millisecond.
+    Returns, per port, the requests completed (not counting errors' retries).
+    """
+    payloads = [request_bytes(path, port) for port in ports]
+    slots = len(ports) * connections
+    done = [0] * slots
+    errors = [0] * slots
+    failures: list[BaseException] = []
+    deadline = [0.0]
+
+    def set_deadline() -> None:  # run once, when every client has connected
+        deadline[0] = time.perf_counter() + seconds
+
+    start_barrier = threading.Barrier(slots + 1, action=set_deadline)
+
+    def client(slot: int) -> None:
+        target = slot % len(ports)
+        connection = _Connection(ports[target])
+        payload = payloads[target]
+        try:
+            connection._socket()  # connect before the clock starts
+            start_barrier.wait()
+            stop_at = deadline[0]
+            while time.perf_counter() < stop_at:
+                try:
+                    status = connection.request(payload)
+                except (OSError, LoadError):
+                    connection.close()
+                    errors[slot] += 1
+                    continue
+                if status == 200:
+                    done[slot] += 1
+                else:
+                    errors[slot] += 1
+        except BaseException as error:  # reported by the caller's thread
+            failures.append(error)
+            start_barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(slots)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start_barrier.wait()
+    start = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise LoadError(f"client failed: {failures[0]!r}") from failures[0]
+    return [
+        RunResult(sum(done[target :: len(ports)]), elapsed, sum(errors[target :: len(ports)]))
+        for target in range(len(ports))
+    ]
 
 
 def wait_until_serving(port: int, path: str, timeout_s: float = 60.0) -> None:

@@ -8,13 +8,25 @@ from __future__ import annotations
 
 import doctest
 import math
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from benchmarks import hot_path, memory, requests, run, servers, startup
-from benchmarks.common import Section, interleave, judge, spread, table
+from benchmarks.common import (
+    Section,
+    bootstrap,
+    interleave,
+    judge,
+    judge_interval,
+    spread,
+    table,
+)
 
 
 def _check(section: Section) -> None:
@@ -93,3 +105,47 @@ def test_judge_says_when_rounds_cannot_tell() -> None:
     assert judge(spread([1.0, 1.5, 2.0]), 2.0) == "+1.5 %, met"
     assert "not resolved" in judge(spread([-10.0, 1.0, 12.0]), 2.0)
     assert "not met" in judge(spread([3.0, 3.5, 4.0]), 2.0)
+
+
+def test_bootstrap_interval_and_its_verdict() -> None:
+    samples = [1.0, 1.2, 0.8, 1.1, 0.9, 1.0, 1.05, 0.95]
+    interval = bootstrap(samples)
+    assert interval.low <= interval.value == 1.0 <= interval.high
+    assert interval.runs == len(samples) and interval == bootstrap(samples)  # seeded
+    assert "not resolved" not in judge_interval(interval, 2.0)
+    assert judge_interval(interval, 2.0).endswith(": met")
+    assert judge_interval(bootstrap([3.0, 3.5, 4.0, 3.2]), 2.0).endswith("**not met**")
+    assert "straddles" in judge_interval(bootstrap([-1.0, 1.0, 3.0, 5.0]), 2.0)
+    assert "one round" in judge_interval(bootstrap([1.0]), 2.0)
+
+
+def test_server_cpu_clock_counts_a_child_in_nanoseconds() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sum(range(3_000_000)); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        used = None
+        for _ in range(100):
+            used = servers.process_cpu_ns(child.pid)
+            if used is None or used > 10_000_000:
+                break
+            time.sleep(0.05)
+        if used is None:
+            pytest.skip("no per-process CPU clocks here")
+        assert used > 10_000_000
+        assert servers.session_pids(child.pid) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_pinning_is_undone() -> None:
+    split = servers.cpu_split()
+    if split is None:
+        pytest.skip("fewer than two CPUs")
+    before = os.sched_getaffinity(0)
+    with servers.pinned(split[0]):
+        assert os.sched_getaffinity(0) == split[0]
+    assert os.sched_getaffinity(0) == before
