@@ -56,8 +56,10 @@ WAKE_AT_BATCH_ROWS = 32_768
 #: enough to amortize the per-batch cost of small ones, while larger ones go
 #: as they are (concatenating them would only add a copy).
 MAX_COALESCED_ROWS = 1024
-#: Float64 values (32 MB) the free list of observe_matrix buffers may hold.
-MAX_POOLED_VALUES = 4_000_000
+#: Float64 values (32 MB) the free lists of observe_matrix buffers may hold.
+MAX_POOLED_VALUES = 1 << 22
+#: Smaller copies (128 KB) are not pooled: malloc reuses them without faults.
+MIN_POOLED_VALUES = 1 << 14
 #: Distinct observe_matrix layouts remembered per expectation.
 MAX_MATRIX_LAYOUTS = 64
 
@@ -156,35 +158,41 @@ class _Batch:
 class _MatrixBuffers:
     """Float64 buffers that observe_matrix copies into, handed back by the worker.
 
-    A fresh array of a few hundred KB is new memory: writing it costs a page
-    fault per 4 KB (about 100 µs for a 1024 x 30 batch here, ten times the copy
-    itself). Reused buffers keep the caller's cost at the copy. What the free
-    list holds is bounded (``MAX_POOLED_VALUES``).
+    A fresh array of a few hundred KB is new memory (malloc maps it): writing
+    it costs a page fault per 4 KB, about 100-200 µs for a 1024 x 30 batch
+    here, ten times the copy itself. Reused buffers keep the caller's cost at
+    the copy. Only such large buffers are kept (smaller ones come from malloc's
+    heap, reused without faults), in power-of-two size classes, and what the
+    free lists hold is bounded (``MAX_POOLED_VALUES``).
     """
 
     def __init__(self) -> None:
-        self._free: list[np.ndarray[Any, np.dtype[np.float64]]] = []
+        self._free: dict[int, list[np.ndarray[Any, np.dtype[np.float64]]]] = {}
         self._pooled = 0
         self._lock = threading.Lock()
 
     def take(self, rows: int, width: int) -> np.ndarray[Any, np.dtype[np.float64]]:
         size = rows * width
+        if size < MIN_POOLED_VALUES:
+            return np.empty((rows, width), dtype=np.float64)
+        size_class = 1 << (size - 1).bit_length()
         buffer = None
         with self._lock:
-            if self._free and self._free[-1].size >= size:
-                buffer = self._free.pop()
-                self._pooled -= buffer.size
+            free = self._free.get(size_class)
+            if free:
+                buffer = free.pop()
+                self._pooled -= size_class
         if buffer is None:
-            buffer = np.empty(size, dtype=np.float64)
+            buffer = np.empty(size_class, dtype=np.float64)
         return buffer[:size].reshape(rows, width)
 
     def give(self, matrix: np.ndarray[Any, np.dtype[np.float64]]) -> None:
         buffer = matrix.base
         if not isinstance(buffer, np.ndarray) or buffer.base is not None:
-            return  # not one of ours (a concatenation, say)
+            return  # not one of ours (a small batch, a concatenation)
         with self._lock:
             if self._pooled + buffer.size <= MAX_POOLED_VALUES:
-                self._free.append(buffer)
+                self._free.setdefault(buffer.size, []).append(buffer)
                 self._pooled += buffer.size
 
 
@@ -622,11 +630,32 @@ class DriftEngine:
                     state.watches, batch.matrix_positions, bool(self._value_listeners)
                 )
         in_matrix = set(batch.matrix_positions)
+        # The rows each window takes: what is left of the open one, then whole ones.
+        # (Only the last part can leave a window open, so a CUSUM alarm, which
+        # closes a window early, cannot move a boundary.)
+        parts: list[int] = []
+        room, full = state.room(), state.expectation.window.spans
+        left = batch.rows
+        while left > 0:
+            parts.append(min(room, left))
+            left -= parts[-1]
+            room = full if full is not None else 1 << 62
+        banked_counts = None
+        if plan is not None and plan.bank is not None and batch.matrix is not None:
+            matrix = batch.matrix
+            banked = matrix if plan.banked_columns is None else matrix[:, plan.banked_columns]
+            # Binned once for all the windows the batch straddles.
+            banked_counts = plan.bank.count(banked, parts)
         start = 0
-        while start < batch.rows:
-            take = min(state.room(), batch.rows - start)
+        for part, take in enumerate(parts):
             if plan is not None and batch.matrix is not None:
-                self._feed_matrix(state, plan, batch.matrix[start : start + take])
+                block = batch.matrix[start : start + take]
+                if plan.bank is not None and banked_counts is not None:
+                    plan.bank.add(banked_counts[part])
+                    for position in plan.banked_positions:
+                        state.watches[position].count_binned(take)
+                for position, matrix_column in plan.single:
+                    self._apply(state, state.watches[position], block[:, matrix_column], None)
             for position, watch_state in enumerate(state.watches):
                 if position in in_matrix:
                     continue
@@ -638,20 +667,6 @@ class DriftEngine:
                 self._apply(state, watch_state, column[start : start + take], None)
             start += take
             self._advance(state, take)
-
-    def _feed_matrix(
-        self,
-        state: _ExpectationState,
-        plan: _MatrixPlan,
-        block: np.ndarray[Any, np.dtype[np.float64]],
-    ) -> None:
-        if plan.bank is not None:
-            banked = block if plan.banked_columns is None else block[:, plan.banked_columns]
-            plan.bank.update(banked)
-            for position in plan.banked_positions:
-                state.watches[position].count_binned(block.shape[0])
-        for position, column in plan.single:
-            self._apply(state, state.watches[position], block[:, column], None)
 
     def _advance(self, state: _ExpectationState, rows: int) -> None:
         state.spans += rows

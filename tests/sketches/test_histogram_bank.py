@@ -60,3 +60,39 @@ def test_wrong_width_is_refused() -> None:
     bank = HistogramBank([BinnedHistogram([0.0, 1.0])])
     with pytest.raises(ValueError, match=r"\(rows, 1\)"):
         bank.update(np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("widest", [11, MAX_COMPARED_EDGES + 7])
+def test_parts_of_one_block_count_as_separate_blocks(widest: int) -> None:
+    rng = np.random.default_rng(widest)
+    edges = [_edges(rng, widest), np.array([-1.0, 0.0, 1.0])]
+    block = _awkward_block(rng, edges, 5000)
+    parted = HistogramBank([BinnedHistogram(e) for e in edges])
+    one_by_one = [BinnedHistogram(e) for e in edges]
+    alone = HistogramBank(one_by_one)
+    parts = [10, 0, 4100, 890]
+    found = parted.count(block, parts)
+    assert len(found) == len(parts)
+    start = 0
+    for counts, part in zip(found, parts, strict=True):
+        (want,) = alone.count(block[start : start + part])
+        assert counts.tolist() == want.tolist()
+        start += part
+    with pytest.raises(ValueError, match="do not split"):
+        parted.count(block, [10, 10])
+
+
+def test_a_second_bank_over_the_same_histograms_adds_one_by_one() -> None:
+    histograms = [BinnedHistogram([0.0, 1.0, 2.0]), BinnedHistogram([5.0, 6.0])]
+    first = HistogramBank(histograms)  # now holds their counts in its own array
+    assert all(h.counts_shared for h in histograms)
+    second = HistogramBank(histograms[::-1])
+    block = np.array([[0.5, 5.0], [2.0, 6.0], [3.0, np.nan]])
+    first.update(block)
+    second.update(block[:, ::-1])
+    assert histograms[0].extended_counts().tolist() == [0, 2, 2, 2]
+    assert histograms[1].extended_counts().tolist() == [0, 4, 0]
+    assert histograms[1].nan == 2
+    lifetime = histograms[0].copy()  # a copy is independent of the bank
+    first.update(block)
+    assert lifetime.total == 6 and histograms[0].total == 9

@@ -106,6 +106,18 @@ class BinnedHistogram:
         idx[np.isnan(x)] = nbins + 2
         self._counts += np.bincount(idx, minlength=self._counts.size)
 
+    @property
+    def counts_shared(self) -> bool:
+        """Whether the counts live in a row of a :class:`HistogramBank`'s array."""
+        return self._counts.base is not None
+
+    def share_counts(self, row: npt.NDArray[np.int64]) -> None:
+        """Keep the counts in ``row`` (a bank's), starting from the current ones."""
+        if row.shape != self._counts.shape:
+            raise ValueError(f"a row of {row.shape} cannot hold counts of {self._counts.shape}")
+        row[:] = self._counts
+        self._counts = row
+
     def add_slot_counts(self, counts: npt.NDArray[np.int64]) -> None:
         """Add counts laid out as ``[underflow, *bins, overflow, nan]`` (a bank's output)."""
         self._counts += counts
