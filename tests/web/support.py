@@ -134,3 +134,43 @@ def violations(pipeline: Pipeline, expectation: str, watch: str) -> dict[str, in
 
 def reset_limits() -> None:
     http_json.max_bytes.cache_clear()
+
+
+def orders_response_expectation(route: str) -> str:
+    """The expected shape of a service's own ``/orders`` answer, on its server span.
+
+    ``route`` as the framework spells it (Django's has no leading slash).
+    """
+    return f"""
+version: 1
+expectations:
+  - name: orders-response
+    match:
+      span_kind: server
+      attributes: {{http.route: {route}}}
+    window: {{spans: 1000}}
+    min_samples: 1
+    watch:
+      shape:
+        source: json.shape
+        shape: {{paths: {{"orders[].id": number, "orders[].total": number}}}}
+"""
+
+
+def receive_streamed(base: str, path: str, release: threading.Event) -> list[bytes]:
+    """The chunks of a streamed answer as the client gets them.
+
+    The server sends the rest only after ``release`` is set, which happens on
+    the first chunk: an answer held back until complete never arrives.
+    """
+    import httpx  # noqa: PLC0415
+
+    received = []
+    with (
+        httpx.Client(base_url=base, timeout=10) as client,
+        client.stream("GET", path) as answer,
+    ):
+        for chunk in answer.iter_raw():
+            received.append(chunk)
+            release.set()
+    return received

@@ -21,22 +21,15 @@ from otel_drift._internal import http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.servers import require
-from tests.web.support import active_pipeline, reset_limits, violations
+from tests.web.support import (
+    active_pipeline,
+    orders_response_expectation,
+    receive_streamed,
+    reset_limits,
+    violations,
+)
 
-OWN = """
-version: 1
-expectations:
-  - name: orders-response
-    match:
-      span_kind: server
-      attributes: {http.route: /orders}
-    window: {spans: 1000}
-    min_samples: 1
-    watch:
-      shape:
-        source: json.shape
-        shape: {paths: {"orders[].id": number, "orders[].total": number}}
-"""
+OWN = orders_response_expectation("/orders")
 
 BIG: dict[str, object] = {"items": [{"id": i, "name": "x" * 50} for i in range(200)]}
 _release = threading.Event()
@@ -178,17 +171,8 @@ def test_shape_changes_land_on_their_own_server_span(served: tuple[Pipeline, str
 
 
 def test_streamed_json_reaches_the_client_as_sent(served: tuple[Pipeline, str]) -> None:
-    import httpx  # noqa: PLC0415
-
     pipeline, base = served
-    received = []
-    with (
-        httpx.Client(base_url=base, timeout=10) as client,
-        client.stream("GET", "/stream") as answer,
-    ):
-        for chunk in answer.iter_raw():
-            received.append(chunk)
-            _release.set()  # the server sends the rest only after this
+    received = receive_streamed(base, "/stream", _release)
     assert received[0] == b'{"items": ['
     assert b"".join(received) == b'{"items": [1, 2]}'
     (span,) = _server_spans(pipeline, "/stream")

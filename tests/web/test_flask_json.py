@@ -15,22 +15,9 @@ from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 from otel_drift._internal import http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
-from tests.web.support import active_pipeline, violations
+from tests.web.support import active_pipeline, orders_response_expectation, violations
 
-OWN = """
-version: 1
-expectations:
-  - name: orders-response
-    match:
-      span_kind: server
-      attributes: {http.route: /orders}
-    window: {spans: 1000}
-    min_samples: 1
-    watch:
-      shape:
-        source: json.shape
-        shape: {paths: {"orders[].id": number, "orders[].total": number}}
-"""
+OWN = orders_response_expectation("/orders")
 
 
 def _app() -> Flask:
