@@ -200,18 +200,10 @@ class ModelCallRecorder:
             # Features read straight from a numeric input matrix: the engine copies
             # the matrix once and bins its columns in one pass (observe_matrix).
             columns_of: dict[str, int] = {}
-            rest = plan.watches
+            checked = plan.watches
             if matrix is not None and features is not None:
-                columns_of, rest = self._matrix_plan(plan, features)
-            for watch in rest:
-                position = (
-                    features.position(watch.feature)
-                    if matrix is not None
-                    and features is not None
-                    and watch.role == "feature"
-                    and watch.feature is not None
-                    else None
-                )
+                columns_of, checked = self._matrix_plan(plan, features)
+            for watch in checked:
                 column = _column(watch, features, prediction)
                 broken = violation_counts(watch.constraints, column, rows)
                 for rule, count in broken.items():
@@ -224,9 +216,7 @@ class ModelCallRecorder:
                             semconv.DRIFT_VIOLATIONS: count,
                         },
                     )
-                if position is not None:
-                    columns_of[watch.name] = position
-                elif column is not None:
+                if column is not None and watch.name not in columns_of:
                     columns[watch.name] = for_engine(column)
             if columns_of and matrix is not None:
                 processor.engine.observe_matrix(
@@ -238,30 +228,31 @@ class ModelCallRecorder:
     def _matrix_plan(
         self, plan: ExpectationPlan, features: Features
     ) -> tuple[dict[str, int], tuple[WatchPlan, ...]]:
-        """(matrix column of each plain feature watch, the watches left), per input layout.
+        """(matrix column of each feature watch found in the matrix, the watches to
+        read and check per call), per input layout.
 
-        Plain: a feature found in the matrix with no constraint to check per
-        call. The mapping is the same object call after call, so the engine's
-        layout cache finds it at once.
+        Checked per call: constrained features (their breaks become events on
+        the span) and every watch not read from the matrix. The mapping is the
+        same object call after call, so the engine's layout cache finds it at once.
         """
         key = (plan.expectation, features.names, features.width)
         found = self._matrix_plans.get(key)
         if found is None:
             columns_of: dict[str, int] = {}
-            rest: list[WatchPlan] = []
+            checked: list[WatchPlan] = []
             for watch in plan.watches:
                 position = (
                     features.position(watch.feature)
                     if watch.role == "feature" and watch.feature is not None
                     else None
                 )
-                if position is not None and watch.constraints.empty:
+                if position is not None:
                     columns_of[watch.name] = position
-                else:
-                    rest.append(watch)
+                if position is None or not watch.constraints.empty:
+                    checked.append(watch)
             if len(self._matrix_plans) >= MAX_CACHED_PLANS:
                 self._matrix_plans.clear()
-            found = self._matrix_plans[key] = (columns_of, tuple(rest))
+            found = self._matrix_plans[key] = (columns_of, tuple(checked))
         return found
 
     def _plans_for(

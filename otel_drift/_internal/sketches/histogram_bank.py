@@ -101,11 +101,6 @@ class HistogramBank:
                 histogram.share_counts(shared[row, : self._slices[row]])
             self._shared = shared
 
-    @property
-    def width(self) -> int:
-        """How many columns each block must have."""
-        return len(self._histograms)
-
     def update(self, block: npt.NDArray[np.float64]) -> None:
         """Count column ``j`` of the float64 ``(rows, width)`` ``block`` into histogram ``j``."""
         for counts in self.count(block):
