@@ -1,8 +1,10 @@
 """Requests: real instrumented servers, OTel alone vs OTel + otel-drift.
 
 Flask and Django under gunicorn (2 workers, gthread: keep-alive) and FastAPI
-under uvicorn (2 workers), each started with ``opentelemetry-instrument`` on
-127.0.0.1 twice: plain, and with OTEL_DRIFT_EXPECTATIONS naming the demo's
+under uvicorn (2 workers), each started with
+``opentelemetry-instrument`` on 127.0.0.1 twice: OTel alone (otel-drift's
+instrumentors disabled through OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, as if
+it were not installed), and with OTEL_DRIFT_EXPECTATIONS naming the demo's
 file (latency and status of the server spans of ``GET /checkout``; for
 Django, whose ``http.route`` is ``checkout``, a copy matching that). Both
 arms export traces and metrics with the same ``otlp_json_file`` exporters (a

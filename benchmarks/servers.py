@@ -9,6 +9,7 @@ compete with it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
 import re
@@ -350,6 +351,9 @@ def serving(
     )
     if drift:
         env["OTEL_DRIFT_EXPECTATIONS"] = str(server.expectations(out))
+    else:
+        # OTel alone, as without otel-drift installed: none of its instrumentors.
+        env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = ",".join(_our_instrumentors())
     with (out / "server.log").open("w") as log:
         with pinned(cpus):
             process = subprocess.Popen(
@@ -364,6 +368,12 @@ def serving(
             yield Running(port, out, process.pid)
         finally:
             _stop(process)
+
+
+def _our_instrumentors() -> list[str]:
+    """The names of otel-drift's ``opentelemetry_instrumentor`` entry points."""
+    found = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
+    return sorted(ep.name for ep in found if ep.value.startswith("otel_drift."))
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

@@ -59,10 +59,11 @@ def _header(headers: Any, name: bytes) -> str | None:
 class _Response:
     """What one response has sent so far; sets the span's attributes at its last body message."""
 
-    __slots__ = ("chunks", "done", "json", "kept", "size", "span")
+    __slots__ = ("chunks", "done", "json", "kept", "shapes", "size", "span")
 
     def __init__(self, span: ReadableSpan) -> None:
         self.span = span
+        self.shapes = http_json.shapes_wanted(span)
         self.json = False
         self.size = 0
         self.kept = 0
@@ -75,8 +76,10 @@ class _Response:
         kind = message.get("type")
         if kind == "http.response.start":
             headers = message.get("headers")
-            self.json = http_json.is_json(_header(headers, b"content-type")) and not (
-                http_json.is_encoded(_header(headers, b"content-encoding"))
+            self.json = (
+                self.shapes
+                and http_json.is_json(_header(headers, b"content-type"))
+                and not http_json.is_encoded(_header(headers, b"content-encoding"))
             )
             return
         if kind != "http.response.body":

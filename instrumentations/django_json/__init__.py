@@ -49,8 +49,10 @@ def _inspect(request: Any, response: Any) -> None:
         return
     data = response.content
     http_json.set_size(span, http_json.RESPONSE_BODY_SIZE, len(data))
-    if not http_json.is_json(content_type) or http_json.is_encoded(
-        response.get("Content-Encoding")
+    if (
+        not http_json.shapes_wanted(span)
+        or not http_json.is_json(content_type)
+        or http_json.is_encoded(response.get("Content-Encoding"))
     ):
         return
     if len(data) > http_json.max_bytes():

@@ -38,8 +38,10 @@ def _inspect(response: Any) -> None:
         return
     data = response.get_data()
     http_json.set_size(span, http_json.RESPONSE_BODY_SIZE, len(data))
-    if not http_json.is_json(response.content_type) or http_json.is_encoded(
-        response.headers.get("Content-Encoding")
+    if (
+        not http_json.shapes_wanted(span)
+        or not http_json.is_json(response.content_type)
+        or http_json.is_encoded(response.headers.get("Content-Encoding"))
     ):
         return  # not JSON, or compressed (Flask-Compress): not JSON text
     if len(data) > http_json.max_bytes():

@@ -51,7 +51,9 @@ def _wanted(request: Any, response: Any) -> tuple[ReadableSpan, int] | None:
     http_json.set_size(
         span, http_json.RESPONSE_BODY_SIZE, _header(response.headers, b"content-length")
     )
-    if not http_json.is_json(_header(response.headers, b"content-type")):
+    if not http_json.shapes_wanted(span) or not http_json.is_json(
+        _header(response.headers, b"content-type")
+    ):
         return None
     limit = http_json.max_bytes()
     declared = _header(response.headers, b"content-length")

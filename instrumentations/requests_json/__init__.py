@@ -39,7 +39,9 @@ def _inspect(request: Any, response: Any, stream: bool) -> None:
         http_json.set_size(span, http_json.REQUEST_BODY_SIZE, len(body))
     declared = response.headers.get("Content-Length")
     http_json.set_size(span, http_json.RESPONSE_BODY_SIZE, declared)
-    if not http_json.is_json(response.headers.get("Content-Type")):
+    if not http_json.shapes_wanted(span) or not http_json.is_json(
+        response.headers.get("Content-Type")
+    ):
         return
     if stream:
         http_json.skip(span, http_json.SKIP_STREAMING)  # type: ignore[arg-type]

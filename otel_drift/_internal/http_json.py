@@ -12,6 +12,10 @@ one ``drift.json.shape.mismatch`` event per expectation. Bodies that are not
 read are marked ``drift.json.skipped`` (``streaming``, ``too_large``,
 ``invalid_json``) and counted in ``drift.json.skipped``.
 
+Bodies are read only for what the attached processor's expectations watch
+(:func:`demand`): with no processor, or none of its watches reading a body's
+shape or size, the wrappers return at once and no body is touched.
+
 Never raises: every error is logged (rate-limited) and the call goes on.
 """
 
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 
 from opentelemetry import metrics, trace
@@ -30,7 +35,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_drift._internal import semconv as sc
 from otel_drift._internal.auto import active_processor
-from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
+from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE, ExpectationsFile
 from otel_drift._internal.json_shape import (
     REGISTRY,
     ExpectedShape,
@@ -108,6 +113,68 @@ def is_encoded(content_encoding: str | None) -> bool:
     return content_encoding.strip().lower() not in ("", "identity")
 
 
+@dataclass(frozen=True)
+class BodyDemand:
+    """Which span kinds some watch reads a body's shape, or a body's size, from."""
+
+    shapes: frozenset[SpanKind] = frozenset()
+    sizes: frozenset[SpanKind] = frozenset()
+
+    def wants(self, kind: SpanKind) -> bool:
+        return kind in self.shapes or kind in self.sizes
+
+    @staticmethod
+    def of(expectations: ExpectationsFile) -> BodyDemand:
+        """What ``expectations`` read: an expectation with no ``span_kind`` reads any kind.
+
+        >>> from otel_drift import loads_expectations
+        >>> BodyDemand.of(loads_expectations(
+        ...     "version: 1\n"
+        ...     "expectations:\n"
+        ...     "  - name: upstream\n"
+        ...     "    match: {span_kind: client}\n"
+        ...     "    watch:\n"
+        ...     "      shape: {source: json.shape, shape: {paths: {id: number}}}\n"
+        ... ))
+        BodyDemand(shapes=frozenset({<SpanKind.CLIENT: 2>}), sizes=frozenset())
+        """
+        shapes: set[SpanKind] = set()
+        sizes: set[SpanKind] = set()
+        for expectation in expectations.expectations:
+            kind = expectation.match.span_kind
+            kinds = _BODY_KINDS if kind is None else {SpanKind[kind.upper()]} & _BODY_KINDS
+            for watch in expectation.watch:
+                read = set(watch.source.attributes)
+                if watch.shape is not None or JSON_SHAPE_ATTRIBUTE in read:
+                    shapes |= kinds
+                if read & {REQUEST_BODY_SIZE, RESPONSE_BODY_SIZE}:
+                    sizes |= kinds
+        return BodyDemand(frozenset(shapes), frozenset(sizes))
+
+
+_BODY_KINDS = frozenset({SpanKind.SERVER, SpanKind.CLIENT})
+_NO_DEMAND = BodyDemand()
+#: (the processor it was computed for, its demand): recomputed when that changes.
+_demand_cache: tuple[DriftSpanProcessor | None, BodyDemand] = (None, _NO_DEMAND)
+
+
+def demand() -> BodyDemand:
+    """What the attached processor's expectations read from HTTP bodies (nothing: no processor)."""
+    global _demand_cache  # noqa: PLW0603 - a one-entry cache keyed by the processor
+    processor = active_processor()
+    cached_for, found = _demand_cache
+    if processor is cached_for:
+        return found
+    found = _NO_DEMAND if processor is None else BodyDemand.of(processor.engine.expectations)
+    _demand_cache = (processor, found)
+    return found
+
+
+def shapes_wanted(span: ReadableSpan) -> bool:
+    """Whether some watch reads the shape of this span's JSON bodies (else do not read them)."""
+    return span.kind in demand().shapes
+
+
 class ErrorLog:
     """Logs the first few errors in full, then every 1000th: a bug must not flood the host."""
 
@@ -122,7 +189,10 @@ class ErrorLog:
 
 
 def client_span() -> ReadableSpan | None:
-    """The current span if it is a recording SDK client span (contrib's), else None."""
+    """The current span if it is a recording SDK client span (contrib's) whose
+    body shapes or sizes some watch reads, else None."""
+    if not demand().wants(SpanKind.CLIENT):
+        return None
     span = trace.get_current_span()
     if isinstance(span, ReadableSpan) and span.is_recording() and span.kind is SpanKind.CLIENT:
         return span
@@ -130,7 +200,10 @@ def client_span() -> ReadableSpan | None:
 
 
 def server_span() -> ReadableSpan | None:
-    """The current span if it is a recording SDK server span (contrib's), else None."""
+    """The current span if it is a recording SDK server span (contrib's) whose
+    body shapes or sizes some watch reads, else None."""
+    if not demand().wants(SpanKind.SERVER):
+        return None
     span = trace.get_current_span()
     if isinstance(span, ReadableSpan) and span.is_recording() and span.kind is SpanKind.SERVER:
         return span
@@ -146,7 +219,12 @@ def _skip_counter() -> metrics.Counter:
 
 
 def set_size(span: ReadableSpan, key: str, size: int | str | None) -> None:
-    """Set a body-size attribute from a length or a Content-Length value, if valid."""
+    """Set a body-size attribute from a length or a Content-Length value, if valid.
+
+    Only on spans whose bodies some watch reads (their shape or their size).
+    """
+    if not demand().wants(span.kind):
+        return
     if isinstance(size, str):
         size = int(size) if size.isdigit() and len(size) < 19 else None
     if size is not None and size >= 0:
@@ -154,13 +232,16 @@ def set_size(span: ReadableSpan, key: str, size: int | str | None) -> None:
 
 
 def skip(span: trace.Span, reason: str) -> None:
+    """Mark and count a body whose shape is watched but was not taken."""
+    if getattr(span, "kind", None) not in demand().shapes:
+        return
     span.set_attribute(SKIPPED, reason)
     _skip_counter().add(1, {"drift.reason": reason})
 
 
 def record_body(span: ReadableSpan, body: bytes | str) -> None:
     """Parse ``body`` and put its shape (and how it breaks expectations) on ``span``."""
-    if not body.strip():
+    if not shapes_wanted(span) or not body.strip():
         return  # HEAD, 204, an empty 200: no document, nothing to compare
     try:
         document = json.loads(body)

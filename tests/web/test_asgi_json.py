@@ -242,7 +242,13 @@ def test_no_op_when_the_server_span_does_not_record(monkeypatch: pytest.MonkeyPa
     FastAPIInstrumentor.instrument_app(app, tracer_provider=TracerProvider(sampler=ALWAYS_OFF))
     AsgiJsonShapeInstrumentor().instrument()
     try:
-        with uvicorn_server(app) as base, httpx.Client(base_url=base) as client:
+        # An attached processor that watches these answers' shape: only the
+        # sampler keeps the body from being read.
+        with (
+            active_pipeline(OWN, monkeypatch),
+            uvicorn_server(app) as base,
+            httpx.Client(base_url=base) as client,
+        ):
             assert client.get("/orders").json() == {"orders": [{"id": 1, "total": 12.5}]}
     finally:
         AsgiJsonShapeInstrumentor().uninstrument()
