@@ -37,6 +37,22 @@ matched spans. When it is full, new values are dropped and counted in
 ``drift.dropped``; the request never waits. Default: ``65536``.
 """
 
+OTEL_DRIFT_MAX_BATCH_ROWS = "OTEL_DRIFT_MAX_BATCH_ROWS"
+"""
+.. envvar:: OTEL_DRIFT_MAX_BATCH_ROWS
+
+Rows of one batch handed over whole (a model call's inputs and outputs, or
+``DriftEngine.observe`` / ``observe_matrix``) that are observed. A larger
+batch is observed through an evenly spaced sample of at most this many of
+its rows (from a random start), so that what one call costs the caller and
+the worker stays bounded however large the batch. The rows left out are
+counted in ``drift.sampled_out``; windows count the rows observed.
+Hard-constraint events on a model span still check every row. ``0`` observes
+every row. Default: ``16384`` (every row of usual online batches; a 256 or so
+keeps a large batch's cost to a few percent of a fast model's predict, at
+the price of windows that fill more slowly).
+"""
+
 OTEL_DRIFT_FLUSH_INTERVAL = "OTEL_DRIFT_FLUSH_INTERVAL"
 """
 .. envvar:: OTEL_DRIFT_FLUSH_INTERVAL
@@ -175,6 +191,7 @@ __all__ = [
     "OTEL_DRIFT_FLUSH_INTERVAL",
     "OTEL_DRIFT_FLUSH_ON_SIGTERM",
     "OTEL_DRIFT_JSON_MAX_BYTES",
+    "OTEL_DRIFT_MAX_BATCH_ROWS",
     "OTEL_DRIFT_MAX_CATEGORIES",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",

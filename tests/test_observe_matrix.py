@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
 import pytest
 
 from otel_drift import DriftEngine, Settings, WindowEvaluation, loads_expectations
+from otel_drift._internal import engine as engine_module
 
 FEATURES = ("f0", "f1", "f2", "f3")
 
@@ -276,3 +278,79 @@ expectations:
     (state,) = engine.watch_states()
     counts = [count for _label, count, _fraction in state.lifetime_bins()]
     assert counts == [0, 2, 1, 1, 0] and state.total_missing == 1
+
+
+def test_a_mapping_changed_in_place_is_read_anew() -> None:
+    # The layout is found by the mapping's identity, and only used while the
+    # mapping still equals the one it was made from.
+    engine, _ = _engine()
+    columns_of = dict(COLUMNS_OF)
+    matrix = np.zeros((10, 4))
+    matrix[:, 1] = 1.5
+    assert engine.observe_matrix("model", matrix, columns_of)
+    columns_of["ml.input.f0"] = 1  # f0 now read from column 1
+    assert engine.observe_matrix("model", matrix, columns_of)
+    engine.force_flush()
+    f0 = next(s for s in engine.watch_states() if s.watch.name == "f0")
+    assert f0.total_valid == 20
+    counts = [count for _label, count, _fraction in f0.lifetime_bins() if count]
+    assert counts == [10, 10]  # 0.0 from column 0, then 1.5 from column 1
+    engine.shutdown()
+
+
+def test_a_bad_mapping_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    engine, _ = _engine()
+    with caplog.at_level(logging.WARNING, logger="otel_drift"):
+        for _ in range(3):
+            # A new (equal) mapping object each call, as a careless caller makes.
+            assert not engine.observe_matrix("model", np.zeros((3, 2)), {"ml.input.f0": 5})
+    assert caplog.text.count("fix the columns_of mapping") == 1
+    engine.shutdown()
+
+
+def test_large_batches_wake_the_worker_before_its_interval() -> None:
+    # The worker runs once ~2 MB of matrices are queued, not only every
+    # flush interval (an hour here): their buffers come back while still cached.
+    engine, _ = _engine(max_batch_rows=0)
+    rows = engine_module.WAKE_AT_MATRIX_VALUES // 4
+    assert engine.observe_matrix("model", np.ones((rows, 4)), COLUMNS_OF)
+    deadline = time.monotonic() + 10
+    f0 = next(s for s in engine.watch_states() if s.watch.name == "f0")
+    while f0.total_valid < rows and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert f0.total_valid == rows
+    engine.shutdown()
+
+
+@pytest.mark.parametrize("rows", [1000, 1001, 4099])
+def test_a_large_batch_is_observed_through_an_evenly_spaced_sample(rows: int) -> None:
+    engine, _ = _engine(max_batch_rows=256)
+    matrix = np.zeros((rows, 4))
+    matrix[:, 0] = np.arange(rows)  # f0 is the row number
+    matrix[:, 3] = np.arange(rows) % 3  # category 0, 1, 2, 0, ...
+    prediction = np.arange(rows) % 3 % 2  # in step with f3: 1 exactly where f3 is 1
+    assert engine.observe_matrix("model", matrix, COLUMNS_OF, columns={"ml.prediction": prediction})
+    engine.force_flush()
+    states = {s.watch.name: s for s in engine.watch_states()}
+    kept = states["f0"].total_valid
+    assert 128 < kept <= 256
+    assert engine.sampled_out_by_expectation() == {"model": rows - kept}
+    # Evenly spaced: f0's lifetime bins span the whole batch, not its head.
+    f0_bins = [count for _label, count, _fraction in states["f0"].lifetime_bins()]
+    assert f0_bins[-1] >= kept - 2  # rows past 3.0 (all but the first ones)
+    # The sampled rows stay aligned across the matrix and the extra column.
+    f3 = {label: count for label, count, _fraction in states["f3"].lifetime_bins()}
+    predicted = {label: count for label, count, _fraction in states["prediction"].lifetime_bins()}
+    assert predicted["1"] == f3["1"] > 0 and predicted["0"] == f3["0"] + f3["2"]
+    engine.shutdown()
+
+
+def test_observe_samples_large_batches_too() -> None:
+    engine, _ = _engine(max_batch_rows=100)
+    ones = np.ones(1000)
+    assert engine.observe("model", {"ml.input.f0": ones, "ml.prediction": [0, 1] * 500})
+    engine.force_flush()
+    states = {s.watch.name: s for s in engine.watch_states()}
+    assert states["f0"].total_valid == states["prediction"].total_valid == 100
+    assert engine.sampled_out_by_expectation() == {"model": 900}
+    engine.shutdown()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 import weakref
@@ -52,14 +53,18 @@ MAX_QUEUED_BATCH_ROWS = 1_000_000
 #: Waking it for every batch would have it take the GIL whenever the caller's
 #: next numpy call releases it: the caller then waits on the worker.
 WAKE_AT_BATCH_ROWS = 32_768
+#: Queued observe_matrix values (2 MB) at which the worker is woken: it hands
+#: the buffers back while they are still in cache, where the caller's next
+#: copies into them cost half what copies into memory long untouched do.
+WAKE_AT_MATRIX_VALUES = 1 << 18
 #: Consecutive batches are concatenated and fed as one up to this many rows:
 #: enough to amortize the per-batch cost of small ones, while larger ones go
 #: as they are (concatenating them would only add a copy).
 MAX_COALESCED_ROWS = 1024
 #: Float64 values (32 MB) the free lists of observe_matrix buffers may hold.
 MAX_POOLED_VALUES = 1 << 22
-#: Smaller copies (128 KB) are not pooled: malloc reuses them without faults.
-MIN_POOLED_VALUES = 1 << 14
+#: Smaller copies (under 32 KB) are not pooled: malloc reuses them without faults.
+MIN_POOLED_VALUES = 1 << 12
 #: Distinct observe_matrix layouts remembered per expectation.
 MAX_MATRIX_LAYOUTS = 64
 
@@ -124,6 +129,11 @@ class _Batch:
         self.rows = rows
         self.matrix = matrix
         self.matrix_positions = matrix_positions
+
+    @property
+    def values(self) -> int:
+        """Values in ``matrix`` (what its buffer holds)."""
+        return 0 if self.matrix is None else self.matrix.size
 
     def layout(self) -> tuple[object, ...]:
         """Batches with equal layouts can be concatenated row-wise."""
@@ -234,6 +244,32 @@ class _MatrixPlan:
         )
 
 
+class _MatrixLayout:
+    """Where one observe_matrix mapping puts an expectation's watched values.
+
+    ``positions`` is None for a mapping that points outside the matrix.
+    """
+
+    __slots__ = ("columns", "extra", "mapping", "positions", "whole", "width")
+
+    def __init__(
+        self,
+        mapping: Mapping[str, int],
+        width: int,
+        positions: tuple[int, ...] | None,
+        columns: list[int],
+    ) -> None:
+        #: A copy of the caller's mapping: a mapping changed in place no longer equals it.
+        self.mapping = dict(mapping)
+        self.width = width
+        self.positions = positions
+        self.columns = columns
+        #: Every matrix column, in order: the copy needs no gather.
+        self.whole = columns == list(range(width))
+        #: observe_matrix's ``columns`` keys -> (watch position, key) it reads.
+        self.extra: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+
+
 class _ExpectationState:
     def __init__(self, expectation: Expectation, max_categories: int) -> None:
         self.expectation = expectation
@@ -241,8 +277,10 @@ class _ExpectationState:
         self.scorer = WindowScorer(self.watches)
         #: Matrix plans by (matrix positions, value listeners present); few layouts per model.
         self.matrix_plans: dict[tuple[tuple[int, ...], bool], _MatrixPlan] = {}
-        #: observe_matrix layouts by (width, mapping items): (watch positions, matrix columns).
-        self.matrix_layouts: dict[tuple[object, ...], tuple[tuple[int, ...], list[int]] | None] = {}
+        #: observe_matrix layouts by the id of the caller's mapping (checked by
+        #: equality on use), then by (width, mapping items).
+        self.layouts_by_id: dict[int, _MatrixLayout] = {}
+        self.matrix_layouts: dict[tuple[object, ...], _MatrixLayout] = {}
         self.spans = 0
         self.start_ns = time.time_ns()
         self.start_monotonic = time.monotonic()
@@ -296,8 +334,12 @@ class DriftEngine:
         self._stopped = False
         self._closed = False
         self._queued_batch_rows = 0
+        self._queued_matrix_values = 0
         self._buffers = _MatrixBuffers()
         self.dropped: Counter[int] = Counter()
+        #: Rows of large batches left out of the sample observed (max_batch_rows).
+        self.sampled_out: Counter[int] = Counter()
+        self._random = random.Random()
         self.errors = 0
         self._states = [
             _ExpectationState(e, self.settings.max_categories)
@@ -395,10 +437,30 @@ class DriftEngine:
                 batch_columns[position] = array
             if n is None or n == 0:
                 return True
+            sample = self._sample(index, n)
+            if sample is not None:
+                batch_columns = {p: column[sample] for p, column in batch_columns.items()}
+                n = len(range(n)[sample])
             return self._enqueue(index, _Batch(batch_columns, n))
         except Exception:
             self._count_error("observe")
             return False
+
+    def _sample(self, index: int, rows: int) -> slice | None:
+        """The rows of a batch of ``rows`` that are observed (None: all of them).
+
+        Evenly spaced from a random start, at most ``max_batch_rows``: what a
+        batch costs stays bounded, and a batch sorted or grouped by some key
+        is still seen across its whole length. The rest are counted.
+        """
+        cap = self.settings.max_batch_rows
+        if cap == 0 or rows <= cap:
+            return None
+        step = -(-rows // cap)
+        start = int(self._random.random() * step)  # randrange costs 5x more
+        with self._drop_lock:
+            self.sampled_out[index] += rows - (rows - start + step - 1) // step
+        return slice(start, None, step)
 
     def observe_matrix(
         self,
@@ -434,52 +496,95 @@ class DriftEngine:
                 )
                 return False
             state = self._states[index]
-            layout = self._matrix_layout(state, array.shape[1], columns_of)
-            if layout is None:
+            width = array.shape[1]
+            layout = state.layouts_by_id.get(id(columns_of))
+            if layout is None or layout.width != width or layout.mapping != columns_of:
+                layout = self._matrix_layout(state, width, columns_of)
+            positions = layout.positions
+            if positions is None:
                 return False
-            positions, matrix_columns = layout
             rows = array.shape[0]
             if rows == 0:
                 return True
-            # Copied (the caller may reuse its array), once, whole, into a reused buffer.
-            data = self._buffers.take(rows, len(matrix_columns))
-            whole = matrix_columns == list(range(array.shape[1]))
-            np.copyto(data, array if whole else array[:, matrix_columns], casting="unsafe")
             batch_columns: dict[int, np.ndarray[Any, Any] | list[object]] = {}
             if columns:
-                taken = set(positions)
-                for position, watch in enumerate(state.expectation.watch):
-                    column = None if position in taken else _find_column(watch, columns)
+                for position, key in self._extra_columns(state, layout, columns):
+                    column = columns[key]
                     if column is None:
-                        continue
+                        continue  # this batch has none: every row is missing it
                     copied = _copy_column(column)
                     if len(copied) != rows:
                         _logger.warning(
                             "otel-drift: observe_matrix(%r): column %r has %d rows, not %d; "
                             "batch dropped",
                             expectation,
-                            watch.name,
+                            key,
                             len(copied),
                             rows,
                         )
                         return False
                     batch_columns[position] = copied
+            sample = self._sample(index, rows)
+            if sample is not None:
+                array = array[sample]  # a view: only the sampled rows are copied below
+                batch_columns = {p: column[sample] for p, column in batch_columns.items()}
+                rows = array.shape[0]
+            # Copied (the caller may reuse its array), once, whole, into a reused buffer
+            # (item assignment: np.copyto's argument handling costs 4x more on small ones).
+            data = self._buffers.take(rows, len(positions))
+            data[...] = array if layout.whole else array[:, layout.columns]
             return self._enqueue(index, _Batch(batch_columns, rows, data, positions))
         except Exception:
             self._count_error("observe_matrix")
             return False
 
+    @staticmethod
+    def _extra_columns(
+        state: _ExpectationState,
+        layout: _MatrixLayout,
+        columns: Mapping[str, ArrayLike | Sequence[object]],
+    ) -> list[tuple[int, str]]:
+        """(watch position, key in ``columns``) of the watched values ``columns``
+        gives that the matrix does not, remembered per set of keys."""
+        keys = tuple(columns)
+        found = layout.extra.get(keys)
+        if found is None:
+            taken = set(layout.positions or ())
+            found = []
+            for position, watch in enumerate(state.expectation.watch):
+                if position not in taken:
+                    key = _find_key(watch, columns)
+                    if key is not None:
+                        found.append((position, key))
+            if len(layout.extra) >= MAX_MATRIX_LAYOUTS:
+                layout.extra.clear()
+            layout.extra[keys] = found
+        return found
+
     def _matrix_layout(
         self, state: _ExpectationState, width: int, columns_of: Mapping[str, int]
-    ) -> tuple[tuple[int, ...], list[int]] | None:
-        """(watch positions, their matrix columns), remembered per distinct mapping.
+    ) -> _MatrixLayout:
+        """The layout of ``columns_of``, remembered per distinct mapping (and per
+        mapping object, which a caller that keeps its mapping finds at once).
 
-        None when the mapping points outside the matrix (warned once per mapping).
+        Its ``positions`` are None when the mapping points outside the matrix
+        (warned once per distinct mapping).
         """
         key = (width, tuple(columns_of.items()))
-        if key in state.matrix_layouts:
-            return state.matrix_layouts[key]
-        layout: tuple[tuple[int, ...], list[int]] | None = None
+        layout = state.matrix_layouts.get(key)
+        if layout is None:
+            layout = self._new_layout(state, width, columns_of)
+            if len(state.matrix_layouts) >= MAX_MATRIX_LAYOUTS:
+                state.matrix_layouts.clear()
+            state.matrix_layouts[key] = layout
+        if len(state.layouts_by_id) >= MAX_MATRIX_LAYOUTS:
+            state.layouts_by_id.clear()
+        state.layouts_by_id[id(columns_of)] = layout
+        return layout
+
+    def _new_layout(
+        self, state: _ExpectationState, width: int, columns_of: Mapping[str, int]
+    ) -> _MatrixLayout:
         positions: list[int] = []
         matrix_columns: list[int] = []
         for position, watch in enumerate(state.expectation.watch):
@@ -499,11 +604,8 @@ class DriftEngine:
             positions.append(position)
             matrix_columns.append(column)
         else:
-            layout = (tuple(positions), matrix_columns)
-        if len(state.matrix_layouts) >= MAX_MATRIX_LAYOUTS:
-            state.matrix_layouts.clear()
-        state.matrix_layouts[key] = layout
-        return layout
+            return _MatrixLayout(columns_of, width, tuple(positions), matrix_columns)
+        return _MatrixLayout(columns_of, width, None, [])
 
     def _enqueue(self, index: int, batch: _Batch) -> bool:
         with self._drop_lock:
@@ -514,9 +616,13 @@ class DriftEngine:
                 self.dropped[index] += batch.rows
                 return False
             self._queued_batch_rows += batch.rows
-            wake = self._queued_batch_rows >= WAKE_AT_BATCH_ROWS
+            self._queued_matrix_values += batch.values
+            wake = (
+                self._queued_batch_rows >= WAKE_AT_BATCH_ROWS
+                or self._queued_matrix_values >= WAKE_AT_MATRIX_VALUES
+            )
         self._queue.append((index, None, batch))
-        if wake:
+        if wake and not self._wake.is_set():  # Event.set takes a lock and notifies: once
             self._wake.set()
         return True
 
@@ -548,14 +654,21 @@ class DriftEngine:
         """Drain ``count`` queued items (only those there now: producers may go on)."""
         if count <= 0:
             return
-        grouped: dict[int, list[tuple[int, SpanContext | None, Any]]] = {}
         popleft = self._queue.popleft
-        for _ in range(count):
-            try:
-                item = popleft()
-            except IndexError:
-                break
-            grouped.setdefault(item[0], []).append(item)
+        taken: list[tuple[int, SpanContext | None, Any]] = []
+        keep = taken.append
+        try:
+            for _ in range(count):
+                keep(popleft())
+        except IndexError:
+            pass  # drained meanwhile (a shutdown's _drop_queued): keep what was taken
+        grouped: dict[int, list[tuple[int, SpanContext | None, Any]]]
+        if len(self._states) == 1:
+            grouped = {0: taken}  # one expectation: nothing to sort out
+        else:
+            grouped = {}
+            for item in taken:
+                grouped.setdefault(item[0], []).append(item)
         for index, items in grouped.items():
             try:
                 self._feed(self._states[index], items)
@@ -571,11 +684,12 @@ class DriftEngine:
         batched_rows = 0
         for item in items:
             payload = item[2]
-            if isinstance(payload, _Batch):
+            if type(payload) is _Batch:
                 self._feed_rows(state, rows)
                 rows = []
                 with self._drop_lock:
                     self._queued_batch_rows -= payload.rows
+                    self._queued_matrix_values -= payload.values
                 # Consecutive batches of one layout are fed as one: small model
                 # calls (a row each) would otherwise pay the per-batch cost per row.
                 payload_layout = payload.layout()
@@ -841,6 +955,7 @@ class DriftEngine:
                 self.dropped[index] += rows
                 if isinstance(payload, _Batch):
                     self._queued_batch_rows -= rows
+                    self._queued_matrix_values -= payload.values
 
     # -- reading (metrics callbacks, tests) ------------------------------------
 
@@ -866,6 +981,14 @@ class DriftEngine:
     def dropped_by_expectation(self) -> dict[str, int]:
         with self._drop_lock:
             counts = dict(self.dropped)
+        return self._by_name(counts)
+
+    def sampled_out_by_expectation(self) -> dict[str, int]:
+        with self._drop_lock:
+            counts = dict(self.sampled_out)
+        return self._by_name(counts)
+
+    def _by_name(self, counts: Mapping[int, int]) -> dict[str, int]:
         return {
             self.expectations.expectations[index].name: count for index, count in counts.items()
         }
@@ -902,6 +1025,14 @@ def _find_column(
         column = columns.get(name)
         if column is not None:
             return column
+    return None
+
+
+def _find_key(watch: Watch, columns: Mapping[str, object]) -> str | None:
+    """The key of ``columns`` that :func:`_find_column` reads ``watch`` from."""
+    for name in (watch.name, *watch.source.attributes):
+        if columns.get(name) is not None:
+            return name
     return None
 
 

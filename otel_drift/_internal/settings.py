@@ -37,6 +37,8 @@ class Settings:
     queue_size: int = 65536
     flush_interval_s: float = 0.2
     max_categories: int = 1000
+    #: Rows of a batch that are observed (an evenly spaced sample); 0: every row.
+    max_batch_rows: int = 16384
     violation_spans_per_second: float = 10.0
     console: bool = False
     value_histograms: bool = False
@@ -58,6 +60,13 @@ def _parse_positive_int(text: str) -> int:
     value = int(text.strip())
     if value < 1:
         raise ValueError("expected a whole number >= 1")
+    return value
+
+
+def _parse_non_negative_int(text: str) -> int:
+    value = int(text.strip())
+    if value < 0:
+        raise ValueError("expected a whole number >= 0")
     return value
 
 
@@ -139,6 +148,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             lambda text: _parse_positive_float(text) / 1000.0,
             defaults.flush_interval_s,
             "use milliseconds > 0",
+        ),
+        max_batch_rows=_read(
+            env,
+            ev.OTEL_DRIFT_MAX_BATCH_ROWS,
+            _parse_non_negative_int,
+            defaults.max_batch_rows,
+            "use a whole number of rows >= 0 (0 observes every row)",
         ),
         max_categories=_read(
             env,

@@ -258,6 +258,12 @@ class DriftMetrics:
             description="Matched spans (or batch rows) dropped because the queue was full.",
         )
         meter.create_observable_counter(
+            sc.METRIC_SAMPLED_OUT,
+            [self._sampled_out],
+            unit="{row}",
+            description="Rows of large batches left out of the evenly spaced sample observed.",
+        )
+        meter.create_observable_counter(
             sc.METRIC_BIN_COUNT,
             [self._bins],
             unit="{value}",
@@ -310,6 +316,13 @@ class DriftMetrics:
         dropped = self._engine.dropped_by_expectation()
         for expectation in self._engine.expectations.expectations:
             yield Observation(dropped.get(expectation.name, 0), {sc.EXPECTATION: expectation.name})
+
+    def _sampled_out(self, _options: CallbackOptions) -> Iterable[Observation]:
+        sampled_out = self._engine.sampled_out_by_expectation()
+        for expectation in self._engine.expectations.expectations:
+            yield Observation(
+                sampled_out.get(expectation.name, 0), {sc.EXPECTATION: expectation.name}
+            )
 
     def _bins(self, _options: CallbackOptions) -> Iterable[Observation]:
         for state in self._engine.snapshot() or []:

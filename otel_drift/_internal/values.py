@@ -135,6 +135,14 @@ def category_column(raw: Sequence[object]) -> CategoryColumn:
     types = set(map(type, raw))
     if types == {str} and max(map(len, raw)) <= MAX_LABEL_LENGTH:  # type: ignore[arg-type]
         return CategoryColumn(list(raw), None, 0, 0)  # type: ignore[arg-type]
+    if types == {int}:
+        # Status codes and the like: one C-level conversion, as label() would make them.
+        try:
+            texts = list(map(str, raw))
+        except ValueError:
+            texts = []  # more digits than Python converts: value by value below
+        if texts and max(map(len, texts)) <= MAX_LABEL_LENGTH:
+            return CategoryColumn(texts, None, 0, 0)
     kept: list[str] = []
     positions: list[int] = []
     missing: list[int] = []
