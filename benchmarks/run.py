@@ -29,6 +29,7 @@ from benchmarks.common import Section, table
 SECTIONS = (
     "hot_path",
     "requests",
+    "requests_inprocess",
     "memory",
     "startup",
     "ml_batches",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import hot_path, memory, requests, run, servers, startup
+from benchmarks import hot_path, memory, requests, requests_inprocess, run, servers, startup
 from benchmarks.common import (
     Section,
     bootstrap,
@@ -27,6 +27,7 @@ from benchmarks.common import (
     spread,
     table,
 )
+from tests.web.servers import require
 
 
 def _check(section: Section) -> None:
@@ -63,6 +64,18 @@ def test_requests() -> None:
     section = requests.run(quick=True)
     _check(section)
     assert len([k for k in section.figures if k.startswith("added")]) == len(runnable)
+
+
+def test_requests_inprocess() -> None:
+    for framework in requests_inprocess.FRAMEWORKS:
+        for module in framework.needs:
+            require(module)  # a failure under CI=true, else a skip
+    section = requests_inprocess.run(quick=True)
+    _check(section)
+    for framework in requests_inprocess.FRAMEWORKS:
+        added = section.figures[f"requests_inprocess_added_pct_{framework.short}"]
+        assert math.isfinite(added)
+        assert section.figures[f"requests_inprocess_otel_us_{framework.short}"] > 0
 
 
 def test_runner_writes_results(tmp_path: Path) -> None:
