@@ -44,9 +44,10 @@ OTEL_DRIFT_MAX_BATCH_ROWS = "OTEL_DRIFT_MAX_BATCH_ROWS"
 Rows of one batch handed over whole (a model call's inputs and outputs, or
 ``DriftEngine.observe`` / ``observe_matrix``) that are observed. A larger
 batch is observed through an evenly spaced sample of at most this many of
-its rows (from a random start), so that what one call costs the caller and
-the worker stays bounded however large the batch. The rows left out are
-counted in ``drift.sampled_out``; windows count the rows observed.
+its rows (from a random start), so that what one batch costs the worker,
+and the copy ``observe_matrix`` makes on the caller's thread, stay bounded
+however large the batch. The rows left out are counted in
+``drift.sampled_out``; windows count the rows observed.
 Hard-constraint events on a model span still check every row. ``0`` observes
 every row. Default: ``16384`` (every row of usual online batches; a 256 or so
 keeps a large batch's cost to a few percent of a fast model's predict, at

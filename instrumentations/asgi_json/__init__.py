@@ -32,6 +32,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
@@ -167,9 +168,11 @@ class AsgiJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         asgi = importlib.import_module(_CONTRIB)
         wrap_function_wrapper(asgi, "OpenTelemetryMiddleware.__init__", _init)
         _state["enabled"] = True
+        http_json.wrapping(self, SpanKind.SERVER)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         asgi = importlib.import_module(_CONTRIB)
         # Middleware stacks already built keep the wrapper; it passes everything through.
         _state["enabled"] = False
         unwrap(asgi.OpenTelemetryMiddleware, "__init__")
+        http_json.unwrapping(self)

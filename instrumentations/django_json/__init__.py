@@ -23,6 +23,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
@@ -88,9 +89,11 @@ class DjangoJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         module, name = _MIDDLEWARE
         wrap_function_wrapper(module, f"{name}.process_response", _process_response)
+        http_json.wrapping(self, SpanKind.SERVER)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib  # noqa: PLC0415
 
         module, name = _MIDDLEWARE
         unwrap(getattr(importlib.import_module(module), name), "process_response")
+        http_json.unwrapping(self)

@@ -19,6 +19,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
@@ -73,8 +74,10 @@ class FlaskJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         import flask  # noqa: PLC0415
 
         wrap_function_wrapper(flask, "Flask.process_response", _process_response)
+        http_json.wrapping(self, SpanKind.SERVER)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import flask  # noqa: PLC0415
 
         unwrap(flask.Flask, "process_response")
+        http_json.unwrapping(self)

@@ -24,6 +24,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
@@ -118,9 +119,11 @@ class HttpxJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         wrap_function_wrapper(httpcore, "ConnectionPool.handle_request", _handle)
         wrap_function_wrapper(httpcore, "AsyncConnectionPool.handle_async_request", _ahandle)
+        http_json.wrapping(self, SpanKind.CLIENT)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import httpcore  # noqa: PLC0415
 
         unwrap(httpcore.ConnectionPool, "handle_request")
         unwrap(httpcore.AsyncConnectionPool, "handle_async_request")
+        http_json.unwrapping(self)

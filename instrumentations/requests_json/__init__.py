@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
@@ -83,8 +84,10 @@ class RequestsJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         import requests.adapters  # noqa: PLC0415
 
         wrap_function_wrapper(requests.adapters, "HTTPAdapter.send", _send)
+        http_json.wrapping(self, SpanKind.CLIENT)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import requests.adapters  # noqa: PLC0415
 
         unwrap(requests.adapters.HTTPAdapter, "send")
+        http_json.unwrapping(self)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 from otel_drift import environment_variables as ev
@@ -18,6 +19,7 @@ from otel_drift._internal.settings import Settings, settings_from_env
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
+    from otel_drift._internal.expectations.model import ExpectationsFile
     from otel_drift._internal.processor import DriftSpanProcessor
 
 _logger = logging.getLogger("otel_drift")
@@ -91,6 +93,7 @@ def _install(settings: Settings) -> None:
     # window before the SDK providers (registered earlier) flush and close.
     atexit.register(processor.shutdown)
     _active = processor
+    _drop_unwatched_body_wrappers(expectations)
     if settings.flush_on_sigterm:
         _flush_on_sigterm(processor)
     _logger.info(
@@ -98,6 +101,24 @@ def _install(settings: Settings) -> None:
         len(expectations.expectations),
         settings.expectations_path,
     )
+
+
+def _drop_unwatched_body_wrappers(expectations: ExpectationsFile) -> None:
+    """Uninstrument otel-drift's HTTP body wrappers whose bodies no watch reads."""
+    # Only when one was instrumented: its module is imported then, and not otherwise.
+    http_json = sys.modules.get("otel_drift._internal.http_json")
+    if http_json is None:
+        return
+    try:
+        dropped = http_json.drop_unwatched(http_json.BodyDemand.of(expectations))
+    except Exception:
+        _logger.exception("otel-drift: could not remove the unused HTTP body wrappers")
+        return
+    if dropped:
+        _logger.debug(
+            "otel-drift: no watch reads what %s read from HTTP bodies; uninstrumented",
+            ", ".join(dropped),
+        )
 
 
 def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) -> None:

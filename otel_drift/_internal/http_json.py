@@ -170,6 +170,34 @@ def demand() -> BodyDemand:
     return found
 
 
+#: The body wrappers instrumented now (their instrumentors), and the span kind they read.
+_wrappers: dict[object, SpanKind] = {}
+
+
+def wrapping(instrumentor: object, kind: SpanKind) -> None:
+    """Note that ``instrumentor`` (a body wrapper of ``kind`` spans) is instrumented."""
+    _wrappers[instrumentor] = kind
+
+
+def unwrapping(instrumentor: object) -> None:
+    _wrappers.pop(instrumentor, None)
+
+
+def drop_unwatched(wanted: BodyDemand) -> list[str]:
+    """Uninstrument the body wrappers of span kinds that no watch reads; their names.
+
+    A wrapper that reads nothing still costs a few µs a request (its code is
+    cold by then): ``opentelemetry-instrument``'s hook removes them once it
+    knows what the expectations watch.
+    """
+    dropped = []
+    for instrumentor, kind in list(_wrappers.items()):
+        if not wanted.wants(kind):
+            instrumentor.uninstrument()  # type: ignore[attr-defined]
+            dropped.append(type(instrumentor).__name__)
+    return dropped
+
+
 def shapes_wanted(span: ReadableSpan) -> bool:
     """Whether some watch reads the shape of this span's JSON bodies (else do not read them)."""
     return span.kind in demand().shapes

@@ -117,3 +117,33 @@ def test_instrumented_by_opentelemetry_instrument_and_disabled_by_name(tmp_path:
         "otel_drift_asgi": False,
         "otel_drift_django": True,
     }
+
+
+def test_body_wrappers_no_watch_reads_are_uninstrumented(tmp_path: Path) -> None:
+    # The expectations read upstream (client) shapes only: the server-side
+    # wrappers would cost every request a call for nothing, so the hook drops them.
+    expectations = tmp_path / "expectations.yaml"
+    expectations.write_text(
+        """
+version: 1
+expectations:
+  - name: upstream
+    match: {span_kind: client}
+    watch:
+      shape: {source: json.shape, shape: {paths: {id: number}}}
+"""
+    )
+    found = _probe(
+        tmp_path,
+        OTEL_TRACES_EXPORTER="otlp_json_file",
+        OTEL_DRIFT_OTLP_JSON_DIR=str(tmp_path),
+        OTEL_DRIFT_EXPECTATIONS=str(expectations),
+    )
+    assert found == {
+        "otel_drift_flask": False,
+        "otel_drift_requests": True,
+        "otel_drift_httpx": True,
+        "otel_drift_openfeature": True,
+        "otel_drift_asgi": False,
+        "otel_drift_django": False,
+    }
