@@ -127,15 +127,12 @@ class BodyDemand:
     def of(expectations: ExpectationsFile) -> BodyDemand:
         """What ``expectations`` read: an expectation with no ``span_kind`` reads any kind.
 
+        >>> import json
         >>> from otel_drift import loads_expectations
-        >>> BodyDemand.of(loads_expectations(
-        ...     "version: 1\n"
-        ...     "expectations:\n"
-        ...     "  - name: upstream\n"
-        ...     "    match: {span_kind: client}\n"
-        ...     "    watch:\n"
-        ...     "      shape: {source: json.shape, shape: {paths: {id: number}}}\n"
-        ... ))
+        >>> shape = {"source": "json.shape", "shape": {"paths": {"id": "number"}}}
+        >>> upstream = {"name": "up", "match": {"span_kind": "client"}, "watch": {"s": shape}}
+        >>> document = {"version": 1, "expectations": [upstream]}
+        >>> BodyDemand.of(loads_expectations(json.dumps(document)))
         BodyDemand(shapes=frozenset({<SpanKind.CLIENT: 2>}), sizes=frozenset())
         """
         shapes: set[SpanKind] = set()
