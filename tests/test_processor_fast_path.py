@@ -155,6 +155,7 @@ def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], in
     try:
         for span in spans:
             processor.on_end(span)
+        processor._drain()  # what the worker does with the parked spans first
         return list(processor.engine._queue), processor._errors
     finally:
         processor.shutdown()

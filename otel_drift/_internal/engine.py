@@ -312,6 +312,7 @@ class DriftEngine:
         self._listeners: list[Listener] = []
         self._violation_listeners: list[ViolationListener] = []
         self._value_listeners: list[ValueListener] = []
+        self._sources: list[Callable[[], None]] = []
         self.history: deque[WindowEvaluation] = deque(maxlen=1000)
         self._init_process_state()
         weak = weakref.ref(self)
@@ -377,6 +378,23 @@ class DriftEngine:
 
     def add_violation_listener(self, listener: ViolationListener) -> None:
         self._violation_listeners.append(listener)
+
+    def add_source(self, source: Callable[[], None]) -> None:
+        """Call ``source`` (on the worker, and in every flush) before each pass over
+        the queue: a producer that parks its raw input turns it into queued rows there."""
+        self._sources.append(source)
+
+    def wake(self) -> None:
+        """Have the worker run now rather than at its next flush interval."""
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _drain_sources(self) -> None:
+        for source in self._sources:
+            try:
+                source()
+            except Exception:
+                self._count_error("source")
 
     # -- hot path ------------------------------------------------------------
 
@@ -638,6 +656,7 @@ class DriftEngine:
             if self._lock.acquire(timeout=self._interval):
                 try:
                     with _quiet_numpy():
+                        self._drain_sources()
                         self._process(len(self._queue))
                         self._close_due_time_windows()
                 finally:
@@ -916,6 +935,7 @@ class DriftEngine:
             return False
         try:
             with _quiet_numpy():
+                self._drain_sources()
                 self._process(len(self._queue))
                 for state in self._states:
                     enough = state.spans >= state.expectation.min_samples
@@ -937,6 +957,9 @@ class DriftEngine:
         self._wake.set()
         if self._worker.is_alive() and self._worker is not threading.current_thread():
             self._worker.join(timeout=max(timeout_millis, 0) / 1000.0)
+        # Input parked by producers (the span processor's ended spans) is queued
+        # while the queue still takes it, and goes in the last windows.
+        self._drain_sources()
         # From here on nothing reads the queue: spans that still end (the SDK keeps
         # calling on_end after shutdown) are dropped and counted, not parked in it.
         self._capacity = 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -147,6 +149,10 @@ def _private_layout_holds() -> bool:
         return False
 
 
+#: Ended spans that on_end may park for the worker (their memory stays bounded:
+#: each holds its attributes and events, a few KB).
+MAX_PARKED_SPANS = 8192
+
 #: The span class whose private attributes ``on_end`` reads, or None.
 _FAST_SPAN: type | None = ReadableSpan if _private_layout_holds() else None
 
@@ -188,6 +194,20 @@ class DriftSpanProcessor(SpanProcessor):
         self._extractors: Sequence[Extractor] = tuple(_extractor(e) for e in loaded.expectations)
         self._submit = self.engine.submit
         self._errors = 0
+        #: Ended spans parked by on_end for the worker, which matches them and
+        #: reads their values: see on_end. Bounded; past it, on_end does it in place.
+        self._ended: deque[ReadableSpan] = deque()
+        self._ended_capacity = min(self.settings.queue_size, MAX_PARKED_SPANS)
+        self._ended_wake = max(1, self._ended_capacity // 2)
+        self.engine.add_source(self._drain)
+        weak = weakref.ref(self)
+
+        def after_fork() -> None:
+            processor = weak()
+            if processor is not None:
+                processor._ended.clear()  # the parent's spans, counted (or not) there
+
+        os.register_at_fork(after_in_child=after_fork)
         if emit_spans:
             self.engine.add_listener(EvaluationSpans(tracer_provider))
             if self.settings.violation_spans_per_second > 0:
@@ -206,9 +226,32 @@ class DriftSpanProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        # Inline, each field read once: every call or property costs ~50 ns here, against
-        # a target of a few hundred ns for a span that matches nothing. What the SDK
-        # hands over takes the private path; anything else ``_on_end_public``.
+        # The request's thread only parks the span; the worker matches it and reads
+        # its values, many spans in a row. Done here, between two requests' worth of
+        # other code, the same work ran with cold caches: ~3.7 µs a matched span in a
+        # Flask app against ~0.7 µs for this append. (An ended span no longer changes.)
+        ended = self._ended
+        if len(ended) < self._ended_capacity:
+            ended.append(span)
+            if len(ended) == self._ended_wake:
+                self.engine.wake()
+            return
+        self._match(span)  # parked spans at their bound (or shut down): in place
+
+    def _drain(self) -> None:
+        """Match the parked spans and queue their values (on the worker)."""
+        ended, match = self._ended, self._match
+        for _ in range(len(ended)):
+            try:
+                span = ended.popleft()
+            except IndexError:
+                return
+            match(span)
+
+    def _match(self, span: ReadableSpan) -> None:
+        # Inline, each field read once: every call or property costs ~50 ns here.
+        # What the SDK hands over takes the private path; anything else
+        # ``_on_end_public``.
         try:
             if type(span) is not _FAST_SPAN:
                 self._on_end_public(span)
@@ -310,8 +353,12 @@ class DriftSpanProcessor(SpanProcessor):
         ]
 
     def shutdown(self) -> None:
+        # Spans that end from now on are matched in place, and dropped and counted
+        # by the engine once it is shut down; those parked go in its last flush.
+        self._ended_capacity = 0
         try:
             self.engine.shutdown()
+            self._drain()  # any parked after that flush: dropped and counted
         except Exception:
             _logger.exception("otel-drift: error during shutdown")
 

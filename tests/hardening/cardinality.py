@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from opentelemetry.trace import SpanKind
 
-from otel_drift import DriftEngine, Settings
+from otel_drift import DriftSpanProcessor, Settings
 from otel_drift._internal.matching import MAX_CACHED_PLANS
 from otel_drift._internal.watch_state import OTHER_LABEL
 from tests.hardening.support import make_rig, rss_kib
@@ -74,8 +74,8 @@ def flood(values: int) -> Flood:
             attributes={"plan": f"plan-{i}-{pad}", "user.id": f"user-{i}-{pad}"},
         ).end()
         if i % 1000 == 0:
-            _drain(engine, 20_000)  # no drops: every value must be counted somewhere
-    _drain(engine, 0)
+            _drain(rig.processor, 20_000)  # no drops: every value must be counted somewhere
+    _drain(rig.processor, 0)
     states = {s.watch.name: s for s in engine.snapshot() or []}
     plan, user = states["plan"], states["user"]
     assert plan.lifetime_categories is not None and user.categories is not None
@@ -105,10 +105,11 @@ def flood(values: int) -> Flood:
     return result
 
 
-def _drain(engine: DriftEngine, below: int) -> None:
+def _drain(processor: DriftSpanProcessor, below: int) -> None:
     """Wait for the worker (not a flush: that would close windows early) to catch up."""
+    engine = processor.engine
     deadline = time.monotonic() + 120
-    while len(engine._queue) > below and time.monotonic() < deadline:
+    while len(engine._queue) + len(processor._ended) > below and time.monotonic() < deadline:
         time.sleep(0.005)
     if below == 0:
         # The last items may be in the worker's hands: its lock says when it is done.

@@ -92,7 +92,7 @@ def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
     # The sink is this test's, not the engine's: it keeps the parent's spans.
     evaluations_before = rig.sink.own_by_name["drift.evaluation"]
     found: dict[str, object] = {
-        "queued_at_start": len(engine._queue),
+        "queued_at_start": len(engine._queue) + len(rig.processor._ended),
         "observed_at_start": _observed(rig),
         "dropped_at_start": sum(rig.counts().dropped.values()),
         "history_at_start": len(engine.history),
@@ -129,7 +129,7 @@ def test_child_starts_from_zero_and_its_worker_runs(rig: Rig, figures: RecordFig
     engine = rig.processor.engine
     with engine._lock:
         _orders(rig, 200)
-        queued = len(engine._queue)
+        queued = len(engine._queue) + len(rig.processor._ended)
         parent_worker = engine._worker.native_id or 0
         child = _in_child(lambda: _child_checks(rig, parent_worker))
     assert queued > 0
