@@ -199,6 +199,20 @@ def bootstrap(
     return Interval(value, low, high, level, n)
 
 
+def added_interval(more: Sequence[float], less: Sequence[float]) -> Interval:
+    """Median per-round excess of ``more`` over ``less``, in percent, with its interval."""
+    return bootstrap([(m / n - 1.0) * 100.0 for m, n in zip(more, less, strict=True)])
+
+
+def interval_verdicts(target: float, verdicts: Sequence[str]) -> str:
+    """The paragraph that states ``target`` and each :func:`judge_interval` verdict."""
+    return (
+        f"Target ≤ {target:g} % more, judged on the interval (met: all of it at "
+        "or below the target; not met: all above; else not resolved). "
+        + " ".join(f"{v}." for v in verdicts)
+    )
+
+
 def judge_interval(added: Interval, target: float, unit: str = " %") -> str:
     """``met`` when the whole interval is at or below ``target``, ``not met`` when
     all of it is above, ``not resolved`` when it straddles the target."""

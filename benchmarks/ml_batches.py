@@ -84,9 +84,7 @@ class _SynchronousEngine(DriftEngine):
         """One pass of the worker thread, as it runs when woken (force_flush would also
         close the open window early, once it holds min_samples rows)."""
         with self._lock:
-            self._drain_sources()
-            self._process(len(self._queue))
-            self._close_due_time_windows()
+            self._pass()
 
 
 class _Data:

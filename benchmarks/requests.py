@@ -51,7 +51,8 @@ from benchmarks.common import (
     Interval,
     Section,
     Spread,
-    bootstrap,
+    added_interval,
+    interval_verdicts,
     judge_interval,
     spread,
     table,
@@ -118,11 +119,6 @@ class Result:
     evaluations: int
 
 
-def _added(more: list[float], less: list[float]) -> Interval:
-    """Median per-round excess of ``more`` over ``less``, in percent, with its interval."""
-    return bootstrap([(m / n - 1.0) * 100.0 for m, n in zip(more, less, strict=True)])
-
-
 def _cpu_reader(running: Running) -> tuple[Callable[[], float], str]:
     """A reader of the server's CPU seconds so far, and what it counts in."""
     if running.cpu_ns() is not None:
@@ -179,9 +175,9 @@ def _measure(server: Server, plan: Plan) -> Result:
         drift_rate=spread(drift["rate"]),
         otel_cpu_us=spread(otel["cpu_us"]),
         drift_cpu_us=spread(drift["cpu_us"]),
-        added_cpu=_added(drift["cpu_us"], otel["cpu_us"]),
+        added_cpu=added_interval(drift["cpu_us"], otel["cpu_us"]),
         # Time per request is the inverse of the rate.
-        added_wall=_added(otel["rate"], drift["rate"]),
+        added_wall=added_interval(otel["rate"], drift["rate"]),
         clock=clock,
         errors=errors,
         evaluations=evaluations,
@@ -272,9 +268,5 @@ def run(quick: bool) -> Section:
         )
     parts.extend(notes)
     if verdicts:
-        parts.append(
-            f"Target ≤ {TARGET_PERCENT:g} % more, judged on the interval (met: all of it at "
-            "or below the target; not met: all above; else not resolved). "
-            + " ".join(f"{v}." for v in verdicts)
-        )
+        parts.append(interval_verdicts(TARGET_PERCENT, verdicts))
     return Section("Requests: instrumented servers on 127.0.0.1", "\n\n".join(parts), figures)

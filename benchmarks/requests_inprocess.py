@@ -57,14 +57,16 @@ from benchmarks.common import (
     Interval,
     Section,
     Spread,
+    added_interval,
     bootstrap,
     cpu_ns,
     interleave,
+    interval_verdicts,
     judge_interval,
     spread,
     table,
 )
-from benchmarks.servers import EXPECTATIONS, PATH
+from benchmarks.servers import PATH, expectations_text
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
 from otel_drift._internal import auto, http_json
 from otel_drift._internal.exporters.otlp_json_file import (
@@ -443,22 +445,11 @@ def missing(framework: Framework) -> list[str]:
     return [name for name in framework.needs if find_spec(name) is None]
 
 
-def _expectations(route: str) -> str:
-    """The demo's expectations, matching ``route`` (as servers.Server.expectations)."""
-    text = EXPECTATIONS.read_text()
-    if route == PATH:
-        return text
-    needle = f"http.route: {PATH}}}"
-    if text.count(needle) != 1:
-        raise RuntimeError(f"{EXPECTATIONS}: expected one `{needle}`")
-    return text.replace(needle, f"http.route: {route}}}")
-
-
 # -- measuring ----------------------------------------------------------------
 
 
 def _measure(framework: Framework, plan: Plan, folder: Path) -> Result:
-    pipeline = Pipeline(folder, _expectations(framework.route))
+    pipeline = Pipeline(folder, expectations_text(framework.route))
     (expectation,) = pipeline.drift.engine.expectations.expectations
     window = expectation.window.spans or 0
     block = plan.block or max(1, window // plan.requests)
@@ -531,7 +522,7 @@ def _measure(framework: Framework, plan: Plan, folder: Path) -> Result:
     # The worker's share, in percent of the OTel arm's CPU per request.
     worker = [ns / (block * plan.requests) / 1000 for ns in worker_ns] or [0.0]
     share = bootstrap([us / otel_us.median * 100.0 for us in worker])
-    rounds = bootstrap([(d / o - 1.0) * 100.0 for d, o in zip(drift, otel, strict=True)])
+    rounds = added_interval(drift, otel)
     # Both intervals' ends added: wider than the joint one, on the safe side.
     added = Interval(
         rounds.value + share.value,
@@ -636,9 +627,5 @@ def run(quick: bool) -> Section:
         )
     parts.extend(notes)
     if verdicts:
-        parts.append(
-            f"Target ≤ {TARGET_PERCENT:g} % more, judged on the interval (met: all of it at "
-            "or below the target; not met: all above; else not resolved). "
-            + " ".join(f"{v}." for v in verdicts)
-        )
+        parts.append(interval_verdicts(TARGET_PERCENT, verdicts))
     return Section("Requests in-process: the frameworks' callables", "\n\n".join(parts), figures)

@@ -149,16 +149,21 @@ class Server:
         that every server's drift arm does the same work)."""
         if self.route == PATH:
             return EXPECTATIONS
-        text, found = re.subn(
-            rf"(http\.route:\s*){re.escape(PATH)}(?=[\s,}}])",
-            lambda m: m.group(1) + self.route,
-            EXPECTATIONS.read_text(),
-        )
-        if found != 1:
-            raise RuntimeError(f"{EXPECTATIONS}: expected one `http.route: {PATH}`, found {found}")
         path = folder / "expectations.yaml"
-        path.write_text(text)
+        path.write_text(expectations_text(self.route))
         return path
+
+
+def expectations_text(route: str) -> str:
+    """The demo's expectations file, matching the server spans of ``route``."""
+    text, found = re.subn(
+        rf"(http\.route:\s*){re.escape(PATH)}(?=[\s,}}])",
+        lambda m: m.group(1) + route,
+        EXPECTATIONS.read_text(),
+    )
+    if found != 1:
+        raise RuntimeError(f"{EXPECTATIONS}: expected one `http.route: {PATH}`, found {found}")
+    return text
 
 
 SERVERS = (

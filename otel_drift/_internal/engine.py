@@ -655,12 +655,16 @@ class DriftEngine:
             # A flush may hold the lock; the next tick will catch up.
             if self._lock.acquire(timeout=self._interval):
                 try:
-                    with _quiet_numpy():
-                        self._drain_sources()
-                        self._process(len(self._queue))
-                        self._close_due_time_windows()
+                    self._pass()
                 finally:
                     self._lock.release()
+
+    def _pass(self) -> None:
+        """One pass of the worker over what is queued now (the caller holds the lock)."""
+        with _quiet_numpy():
+            self._drain_sources()
+            self._process(len(self._queue))
+            self._close_due_time_windows()
 
     def _count_error(self, where: str) -> None:
         self.errors += 1
@@ -1041,18 +1045,12 @@ def _with_default_windows(expectations: ExpectationsFile, settings: Settings) ->
 def _find_column(
     watch: Watch, columns: Mapping[str, ArrayLike | Sequence[object]]
 ) -> ArrayLike | Sequence[object] | None:
-    column = columns.get(watch.name)
-    if column is not None:
-        return column
-    for name in watch.source.attributes:
-        column = columns.get(name)
-        if column is not None:
-            return column
-    return None
+    key = _find_key(watch, columns)
+    return None if key is None else columns[key]
 
 
 def _find_key(watch: Watch, columns: Mapping[str, object]) -> str | None:
-    """The key of ``columns`` that :func:`_find_column` reads ``watch`` from."""
+    """The key of ``columns`` that holds ``watch``'s column: its name, else a source attribute."""
     for name in (watch.name, *watch.source.attributes):
         if columns.get(name) is not None:
             return name

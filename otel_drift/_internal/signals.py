@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TextIO
 
 import numpy as np
@@ -313,16 +313,15 @@ class DriftMetrics:
                 yield Observation(count, attributes)
 
     def _dropped(self, _options: CallbackOptions) -> Iterable[Observation]:
-        dropped = self._engine.dropped_by_expectation()
-        for expectation in self._engine.expectations.expectations:
-            yield Observation(dropped.get(expectation.name, 0), {sc.EXPECTATION: expectation.name})
+        return self._per_expectation(self._engine.dropped_by_expectation())
 
     def _sampled_out(self, _options: CallbackOptions) -> Iterable[Observation]:
-        sampled_out = self._engine.sampled_out_by_expectation()
+        return self._per_expectation(self._engine.sampled_out_by_expectation())
+
+    def _per_expectation(self, counts: Mapping[str, int]) -> Iterable[Observation]:
+        """One observation per expectation: its count, 0 when it has none."""
         for expectation in self._engine.expectations.expectations:
-            yield Observation(
-                sampled_out.get(expectation.name, 0), {sc.EXPECTATION: expectation.name}
-            )
+            yield Observation(counts.get(expectation.name, 0), {sc.EXPECTATION: expectation.name})
 
     def _bins(self, _options: CallbackOptions) -> Iterable[Observation]:
         for state in self._engine.snapshot() or []:

@@ -136,6 +136,17 @@ def reset_limits() -> None:
     http_json.max_bytes.cache_clear()
 
 
+#: One expectation that reads the shape of upstream (client) answers only.
+UPSTREAM_SHAPE_ONLY = """
+version: 1
+expectations:
+  - name: upstream
+    match: {span_kind: client}
+    watch:
+      shape: {source: json.shape, shape: {paths: {id: number}}}
+"""
+
+
 def orders_response_expectation(route: str) -> str:
     """The expected shape of a service's own ``/orders`` answer, on its server span.
 

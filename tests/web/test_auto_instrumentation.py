@@ -18,6 +18,8 @@ from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
 from otel_drift.instrumentation.openfeature import OpenFeatureInstrumentor
 from otel_drift.instrumentation.requests_json import RequestsJsonShapeInstrumentor
 
+from tests.web.support import UPSTREAM_SHAPE_ONLY
+
 BIN = Path(sys.executable).parent
 NAMES = {
     "otel_drift_flask": FlaskJsonShapeInstrumentor,
@@ -123,16 +125,7 @@ def test_body_wrappers_no_watch_reads_are_uninstrumented(tmp_path: Path) -> None
     # The expectations read upstream (client) shapes only: the server-side
     # wrappers would cost every request a call for nothing, so the hook drops them.
     expectations = tmp_path / "expectations.yaml"
-    expectations.write_text(
-        """
-version: 1
-expectations:
-  - name: upstream
-    match: {span_kind: client}
-    watch:
-      shape: {source: json.shape, shape: {paths: {id: number}}}
-"""
-    )
+    expectations.write_text(UPSTREAM_SHAPE_ONLY)
     found = _probe(
         tmp_path,
         OTEL_TRACES_EXPORTER="otlp_json_file",

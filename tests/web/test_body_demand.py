@@ -23,7 +23,11 @@ from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 from otel_drift import loads_expectations
 from otel_drift._internal import auto, http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
-from tests.web.support import active_pipeline, orders_response_expectation
+from tests.web.support import (
+    UPSTREAM_SHAPE_ONLY,
+    active_pipeline,
+    orders_response_expectation,
+)
 
 BODY_ATTRIBUTES = (JSON_SHAPE_ATTRIBUTE, http_json.RESPONSE_BODY_SIZE, http_json.SKIPPED)
 
@@ -47,15 +51,6 @@ expectations:
       size:
         attribute: http.response.body.size
         constraints: {min: 1}
-"""
-
-UPSTREAM_SHAPE = """
-version: 1
-expectations:
-  - name: upstream
-    match: {span_kind: client}
-    watch:
-      shape: {source: json.shape, shape: {paths: {id: number}}}
 """
 
 
@@ -105,7 +100,9 @@ def test_no_processor_attached_no_body_read(monkeypatch: pytest.MonkeyPatch) -> 
     assert not [key for key in BODY_ATTRIBUTES if key in span]
 
 
-@pytest.mark.parametrize("expectations", [LATENCY_ONLY, UPSTREAM_SHAPE], ids=["latency", "client"])
+@pytest.mark.parametrize(
+    "expectations", [LATENCY_ONLY, UPSTREAM_SHAPE_ONLY], ids=["latency", "client"]
+)
 def test_expectations_that_read_no_server_body(
     expectations: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,6 +132,6 @@ def test_demand_follows_the_attached_processor(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_an_expectation_of_any_kind_reads_both() -> None:
-    any_kind = UPSTREAM_SHAPE.replace("match: {span_kind: client}", "match: {span_name: GET}")
+    any_kind = UPSTREAM_SHAPE_ONLY.replace("match: {span_kind: client}", "match: {span_name: GET}")
     found = http_json.BodyDemand.of(loads_expectations(any_kind))
     assert found.shapes == {SpanKind.SERVER, SpanKind.CLIENT} and not found.sizes
