@@ -245,3 +245,45 @@ def test_one_attribute_alone_decides_where_it_can() -> None:
         ).expectations
     )
     assert everything.plan_for(("x", SpanKind.SERVER, FLASK)).always == (0,)
+
+
+def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server_only = EXPECTATIONS.split("  - name: errors", maxsplit=1)[0]
+    matcher = SpanMatcher(loads_expectations(server_only, path="<x>.yaml").expectations)
+    assert [kind for kind in SpanKind if matcher.kinds[kind.value]] == [SpanKind.SERVER]
+    processor = DriftSpanProcessor(
+        loads_expectations(server_only, path="<server-only>.yaml"),
+        settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
+        emit_spans=False,
+        emit_metrics=False,
+    )
+    spans = _sdk_spans()
+    assert any(span.kind is not SpanKind.SERVER for span in spans)
+    try:
+        for span in spans:
+            processor.on_end(span)
+        parked = list(processor._ended)
+        assert parked and all(span.kind is SpanKind.SERVER for span in parked)
+        assert len(parked) == sum(span.kind is SpanKind.SERVER for span in spans)
+        processor._drain()
+        fast = list(processor.engine._queue)
+    finally:
+        processor.shutdown()
+    # The public path parks every span and leaves the kind to the plans: the same queue.
+    monkeypatch.setattr(processor_module, "_FAST_SPAN", None)
+    public = DriftSpanProcessor(
+        loads_expectations(server_only, path="<server-only>.yaml"),
+        settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
+        emit_spans=False,
+        emit_metrics=False,
+    )
+    try:
+        for span in spans:
+            public.on_end(span)
+        assert len(public._ended) == len(spans)
+        public._drain()
+        assert fast and list(public.engine._queue) == fast
+    finally:
+        public.shutdown()

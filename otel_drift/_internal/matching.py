@@ -229,6 +229,11 @@ class SpanMatcher:
         #: Plans for match(), which instrumentations of our own scopes call: kept
         #: apart from ``plans``, where those scopes must stay empty.
         self._direct_plans: dict[PlanKey, Plan] = {}
+        #: Per SpanKind value: whether some expectation may match a span of that kind.
+        self.kinds: tuple[bool, ...] = tuple(
+            any(c.kind is None or c.kind._value_ == value for c in self._compiled)
+            for value in range(KIND_SLOTS)
+        )
 
     def plan_for(self, key: PlanKey) -> Plan:
         """The plan for one (span name, kind, scope name), built and cached once."""

@@ -191,6 +191,7 @@ class DriftSpanProcessor(SpanProcessor):
         self._matcher = SpanMatcher(loaded.expectations)
         self._plans = self._matcher.plans
         self._index = self._matcher.index
+        self._kinds = self._matcher.kinds
         self._extractors: Sequence[Extractor] = tuple(_extractor(e) for e in loaded.expectations)
         self._submit = self.engine.submit
         self._errors = 0
@@ -232,6 +233,13 @@ class DriftSpanProcessor(SpanProcessor):
         # Flask app against ~0.7 µs for this append. (An ended span no longer changes.)
         ended = self._ended
         if len(ended) < self._ended_capacity:
+            if type(span) is _FAST_SPAN:
+                kind = span._kind
+                if type(kind) is SpanKind and not self._kinds[kind._value_]:
+                    # A kind no expectation matches: not parked, where the worker would
+                    # read it again, cold (FastAPI's two ASGI spans a request, or a
+                    # service's client spans when only server spans are watched).
+                    return
             ended.append(span)
             if len(ended) == self._ended_wake:
                 self.engine.wake()
