@@ -144,14 +144,18 @@ def _hand_made_spans() -> Iterator[ReadableSpan]:
                     )
 
 
-def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], int]:
-    processor = DriftSpanProcessor(
-        loads_expectations(EXPECTATIONS, path="<fast-path>.yaml"),
+def _processor(document: str = EXPECTATIONS) -> DriftSpanProcessor:
+    return DriftSpanProcessor(
+        loads_expectations(document, path="<fast-path>.yaml"),
         # A queue larger than the test and a worker that never wakes on its own.
         settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
         emit_spans=False,
         emit_metrics=False,
     )
+
+
+def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], int]:
+    processor = _processor()
     try:
         for span in spans:
             processor.on_end(span)
@@ -253,12 +257,7 @@ def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
     server_only = EXPECTATIONS.split("  - name: errors", maxsplit=1)[0]
     matcher = SpanMatcher(loads_expectations(server_only, path="<x>.yaml").expectations)
     assert [kind for kind in SpanKind if matcher.kinds[kind.value]] == [SpanKind.SERVER]
-    processor = DriftSpanProcessor(
-        loads_expectations(server_only, path="<server-only>.yaml"),
-        settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
-        emit_spans=False,
-        emit_metrics=False,
-    )
+    processor = _processor(server_only)
     spans = _sdk_spans()
     assert any(span.kind is not SpanKind.SERVER for span in spans)
     try:
@@ -273,12 +272,7 @@ def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
         processor.shutdown()
     # The public path parks every span and leaves the kind to the plans: the same queue.
     monkeypatch.setattr(processor_module, "_FAST_SPAN", None)
-    public = DriftSpanProcessor(
-        loads_expectations(server_only, path="<server-only>.yaml"),
-        settings=Settings(queue_size=1 << 16, flush_interval_s=3600.0),
-        emit_spans=False,
-        emit_metrics=False,
-    )
+    public = _processor(server_only)
     try:
         for span in spans:
             public.on_end(span)
