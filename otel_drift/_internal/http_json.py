@@ -43,6 +43,7 @@ from otel_drift._internal.json_shape import (
     diff,
     fingerprint,
 )
+from otel_drift._internal.matching import SPAN_KINDS
 from otel_drift._internal.processor import DriftSpanProcessor
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 
@@ -139,7 +140,7 @@ class BodyDemand:
         sizes: set[SpanKind] = set()
         for expectation in expectations.expectations:
             kind = expectation.match.span_kind
-            kinds = _BODY_KINDS if kind is None else {SpanKind[kind.upper()]} & _BODY_KINDS
+            kinds = _BODY_KINDS if kind is None else {SPAN_KINDS[kind]} & _BODY_KINDS
             for watch in expectation.watch:
                 read = set(watch.source.attributes)
                 if watch.shape is not None or JSON_SHAPE_ATTRIBUTE in read:

@@ -30,7 +30,8 @@ from otel_drift._internal.expectations.model import AttributeScalar, Expectation
 #: ``otel_drift.instrumentation.*``) hand their values to the engine directly.
 OWN_SCOPE = "otel_drift"
 
-_KINDS: Mapping[str, SpanKind] = {
+#: The expectations file's ``span_kind`` values.
+SPAN_KINDS: Mapping[str, SpanKind] = {
     "internal": SpanKind.INTERNAL,
     "server": SpanKind.SERVER,
     "client": SpanKind.CLIENT,
@@ -198,7 +199,7 @@ def _compile(index: int, expectation: Expectation) -> _Compiled:
         index=index,
         span_name=match.span_name,
         span_name_regex=re.compile(match.span_name_regex) if match.span_name_regex else None,
-        kind=_KINDS[match.span_kind] if match.span_kind else None,
+        kind=SPAN_KINDS[match.span_kind] if match.span_kind else None,
         scope=match.scope,
         scope_regex=re.compile(match.scope_regex) if match.scope_regex else None,
         equals=tuple(match.attributes.items()),
