@@ -386,7 +386,7 @@ class DriftEngine:
 
     def wake(self) -> None:
         """Have the worker run now rather than at its next flush interval."""
-        if not self._wake.is_set():
+        if not self._wake.is_set():  # Event.set takes a lock and notifies: once
             self._wake.set()
 
     def _drain_sources(self) -> None:
@@ -640,8 +640,8 @@ class DriftEngine:
                 or self._queued_matrix_values >= WAKE_AT_MATRIX_VALUES
             )
         self._queue.append((index, None, batch))
-        if wake and not self._wake.is_set():  # Event.set takes a lock and notifies: once
-            self._wake.set()
+        if wake:
+            self.wake()
         return True
 
     # -- worker --------------------------------------------------------------
