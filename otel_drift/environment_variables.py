@@ -73,8 +73,10 @@ OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND = "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND"
 """
 .. envvar:: OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND
 
-Rate limit of ``drift.violation`` spans (per process). Violations over the
-limit are still counted in ``drift.violations``. Default: ``10``.
+Rate limit of ``drift.violation`` spans, per second, process and rule (each
+expectation, watched value and rule has its own budget, so that a rule broken
+on every call leaves the others their examples). Violations over the limit
+are still counted in ``drift.violations``. Default: ``10``.
 """
 
 OTEL_DRIFT_CONSOLE = "OTEL_DRIFT_CONSOLE"

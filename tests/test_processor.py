@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import Counter
 
 import numpy as np
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from otel_drift import Settings
+from otel_drift._internal.engine import Violation
+from otel_drift._internal.signals import ViolationSpans
 from tests.support import Pipeline, make_pipeline
 
 BIN_EDGES_MS = [0, 10, 25, 50, 100, 250, 1000]
@@ -152,6 +157,22 @@ def test_violation_spans_are_rate_limited_but_all_counted(example_text: str) -> 
         assert counts == {"allowed": 300}
     finally:
         pipeline.provider.shutdown()
+
+
+def test_a_rule_broken_on_every_call_leaves_other_rules_their_violation_spans() -> None:
+    # One pass carries an upstream's broken field on every call first, then the
+    # service's own answer that broke the same way: each rule gets its examples.
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    listener = ViolationSpans(5, provider)
+    noisy = [Violation("upstream", "shape", "shape.type", "id", None)] * 40
+    quiet = [Violation("response", "shape", "shape.type", "user", None)] * 3
+    listener(noisy + quiet)
+    spans = exporter.get_finished_spans()
+    per_expectation = Counter(str((s.attributes or {})["drift.expectation"]) for s in spans)
+    assert per_expectation == {"upstream": 5, "response": 3}
+    assert listener.suppressed == 35
 
 
 def test_full_queue_drops_and_counts_without_blocking(example_text: str) -> None:

@@ -168,7 +168,14 @@ class EvaluationSpans:
 
 
 class ViolationSpans:
-    """Child spans of offending spans, at most ``per_second`` per process (token bucket)."""
+    """Child spans of offending spans, at most ``per_second`` per rule (token buckets).
+
+    One bucket per expectation, watched value and rule: with a single bucket for
+    the process, a rule broken on every call (an upstream's changed field) took
+    every token before the rules after it in the pass were reached, and those
+    never got an example span. The keys come from the expectations file, so the
+    buckets are bounded by it.
+    """
 
     def __init__(
         self,
@@ -179,22 +186,24 @@ class ViolationSpans:
         self._tracer = trace.get_tracer(OWN_SCOPE, __version__, tracer_provider)
         self._hash_key = hash_key
         self._rate = per_second
-        self._tokens = per_second
-        self._last = time.monotonic()
+        #: (expectation, watch, rule) -> [tokens, monotonic time they were counted]
+        self._buckets: dict[tuple[str, str, str], list[float]] = {}
         self.suppressed = 0
 
-    def _take(self) -> bool:
+    def _take(self, key: tuple[str, str, str]) -> bool:
         now = time.monotonic()
-        self._tokens = min(self._rate, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = [self._rate, now]
+        tokens = min(self._rate, bucket[0] + (now - bucket[1]) * self._rate)
+        bucket[1] = now
+        taken = tokens >= 1.0
+        bucket[0] = tokens - 1.0 if taken else tokens
+        return taken
 
     def __call__(self, violations: Sequence[Violation]) -> None:
         for violation in violations:
-            if not self._take():
+            if not self._take((violation.expectation, violation.watch, violation.rule)):
                 self.suppressed += 1
                 continue
             parent = None
