@@ -95,7 +95,7 @@ def _measure(case: Case, base: workload.Pipeline, spans: int, rounds: int, warmu
     assert processor is not None
     # Every span of a run parked, and the worker woken by nothing but force_flush:
     # its work stays out of the timed loop, as the queue size above arranges too.
-    processor._ended_capacity = processor._ended_wake = spans + 1
+    processor._ended_capacity = processor._ended_wake_before = spans + 1
     worker_ns: list[float] = []
 
     def run_sdk() -> float:

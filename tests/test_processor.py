@@ -175,6 +175,22 @@ def test_a_rule_broken_on_every_call_leaves_other_rules_their_violation_spans() 
     assert listener.suppressed == 35
 
 
+def test_no_worker_thread_until_the_first_span(example_text: str) -> None:
+    # A process that never ends a span (a pre-fork master, multiprocessing's
+    # resource tracker) must not run a thread that wakes 5 times a second.
+    pipeline = make_pipeline(example_text, Settings(flush_interval_s=0.05))
+    try:
+        assert pipeline.processor.engine._worker is None
+        _emit(pipeline, np.array([12.0]), [200])
+        worker = pipeline.processor.engine._worker
+        assert worker is not None and worker.is_alive()
+        assert worker.name == "otel-drift-worker"
+        assert pipeline.processor.force_flush()
+    finally:
+        pipeline.provider.shutdown()
+    assert not worker.is_alive()
+
+
 def test_full_queue_drops_and_counts_without_blocking(example_text: str) -> None:
     # A worker that never wakes on its own, and a queue of 10.
     pipeline = make_pipeline(example_text, Settings(queue_size=10, flush_interval_s=3600))

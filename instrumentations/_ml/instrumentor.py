@@ -8,7 +8,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from .hooks import Patcher, require
+from .._hooks import Patcher, require
 from .inputs import Features
 from .recorder import ModelCall, ModelCallRecorder, call_quietly
 

@@ -12,6 +12,11 @@ JSON lines are never touched. A body larger than the limit is not parsed
 (``drift.json.skipped=too_large``) and streams on from where it was.
 
     HttpxJsonShapeInstrumentor().instrument()
+
+httpcore is wrapped when the application imports it (a post-import hook),
+never imported here: httpx with its command-line extras (rich, pygments) is
+~12,000 objects that a service which never calls it would carry through
+every full garbage collection.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
-from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
 
+from .._hooks import Patcher, require
 from .body import aread_up_to, read_up_to
 from .package import _instruments
 
@@ -111,19 +116,23 @@ class HttpxJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return tuple(_instruments)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        # httpx first: without it this raises ModuleNotFoundError and
-        # opentelemetry-instrument skips this instrumentor. httpx brings httpcore.
-        import httpcore  # noqa: PLC0415
-        import httpx  # noqa: F401, PLC0415
+    def __init__(self) -> None:
+        # BaseInstrumentor is a singleton per class: __init__ runs on every call
+        # of the class, and must not forget what is wrapped.
+        super().__init__()
+        if "_patcher" not in self.__dict__:
+            self._patcher = Patcher()
 
-        wrap_function_wrapper(httpcore, "ConnectionPool.handle_request", _handle)
-        wrap_function_wrapper(httpcore, "AsyncConnectionPool.handle_async_request", _ahandle)
+    def _instrument(self, **kwargs: Any) -> None:
+        # Raises ModuleNotFoundError without httpx: opentelemetry-instrument skips this one.
+        require("httpx")
+        self._patcher.on_import("httpcore", self._wrap)
         http_json.wrapping(self, SpanKind.CLIENT)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
-        import httpcore  # noqa: PLC0415
+    def _wrap(self, httpcore: Any) -> None:
+        self._patcher.wrap(httpcore.ConnectionPool, "handle_request", _handle)
+        self._patcher.wrap(httpcore.AsyncConnectionPool, "handle_async_request", _ahandle)
 
-        unwrap(httpcore.ConnectionPool, "handle_request")
-        unwrap(httpcore.AsyncConnectionPool, "handle_async_request")
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._patcher.unwrap_all()
         http_json.unwrapping(self)

@@ -28,7 +28,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from .._ml.hooks import Patcher, Wrapper, require
+from .._hooks import Patcher, Wrapper, require
 from .attributes import request_attributes
 from .call import Call, Calls
 from .package import _instruments

@@ -10,6 +10,10 @@ caches them: the application gets the same bytes); ``stream=True`` calls are
 marked ``drift.json.skipped=streaming`` and left untouched.
 
     RequestsJsonShapeInstrumentor().instrument()
+
+``requests`` is wrapped when the application imports it (a post-import
+hook), never imported here: a service that has it installed but never calls
+it does not pay its ~9,000 objects in every full garbage collection.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
-from wrapt import wrap_function_wrapper
 
 from otel_drift._internal import http_json
 
+from .._hooks import Patcher, require
 from .package import _instruments
 
 _errors = http_json.ErrorLog("the requests JSON-shape wrapper")
@@ -78,16 +82,22 @@ class RequestsJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
         return tuple(_instruments)
 
-    def _instrument(self, **kwargs: Any) -> None:
-        # Imported first: without requests this raises ModuleNotFoundError,
-        # which opentelemetry-instrument takes as "skip this one".
-        import requests.adapters  # noqa: PLC0415
+    def __init__(self) -> None:
+        # BaseInstrumentor is a singleton per class: __init__ runs on every call
+        # of the class, and must not forget what is wrapped.
+        super().__init__()
+        if "_patcher" not in self.__dict__:
+            self._patcher = Patcher()
 
-        wrap_function_wrapper(requests.adapters, "HTTPAdapter.send", _send)
+    def _instrument(self, **kwargs: Any) -> None:
+        # Raises ModuleNotFoundError without requests: opentelemetry-instrument skips this one.
+        require("requests")
+        self._patcher.on_import("requests.adapters", self._wrap)
         http_json.wrapping(self, SpanKind.CLIENT)
 
-    def _uninstrument(self, **kwargs: Any) -> None:
-        import requests.adapters  # noqa: PLC0415
+    def _wrap(self, adapters: Any) -> None:
+        self._patcher.wrap(adapters.HTTPAdapter, "send", _send)
 
-        unwrap(requests.adapters.HTTPAdapter, "send")
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self._patcher.unwrap_all()
         http_json.unwrapping(self)

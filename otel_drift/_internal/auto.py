@@ -41,6 +41,10 @@ def post_instrument(**_kwargs: object) -> None:
             "otel-drift: could not start; drift detection is off "
             "(the application and the rest of OpenTelemetry keep running)"
         )
+    if _active is None:
+        # Off (disabled, no or an invalid expectations file): no body is read, and
+        # wrappers left in place would still cost every request a call.
+        _drop_unwatched_body_wrappers(None)
 
 
 def _install(settings: Settings) -> None:
@@ -103,14 +107,20 @@ def _install(settings: Settings) -> None:
     )
 
 
-def _drop_unwatched_body_wrappers(expectations: ExpectationsFile) -> None:
-    """Uninstrument otel-drift's HTTP body wrappers whose bodies no watch reads."""
+def _drop_unwatched_body_wrappers(expectations: ExpectationsFile | None) -> None:
+    """Uninstrument otel-drift's HTTP body wrappers whose bodies no watch reads
+    (all of them without ``expectations``)."""
     # Only when one was instrumented: its module is imported then, and not otherwise.
     http_json = sys.modules.get("otel_drift._internal.http_json")
     if http_json is None:
         return
     try:
-        dropped = http_json.drop_unwatched(http_json.BodyDemand.of(expectations))
+        wanted = (
+            http_json.BodyDemand()
+            if expectations is None
+            else http_json.BodyDemand.of(expectations)
+        )
+        dropped = http_json.drop_unwatched(wanted)
     except Exception:
         _logger.exception("otel-drift: could not remove the unused HTTP body wrappers")
         return

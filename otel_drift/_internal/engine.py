@@ -323,7 +323,6 @@ class DriftEngine:
                 engine._after_fork()
 
         os.register_at_fork(after_in_child=after_fork)
-        self._start_worker()
 
     # -- process-local state (rebuilt in a forked child) ---------------------
 
@@ -332,6 +331,11 @@ class DriftEngine:
         self._lock = threading.Lock()
         self._drop_lock = threading.Lock()
         self._wake = threading.Event()
+        #: Started with the first input (start_worker): a process that never ends a
+        #: span (a pre-fork master, multiprocessing's resource tracker) runs no thread
+        #: that wakes at every flush interval for nothing.
+        self._worker: threading.Thread | None = None
+        self._start_lock = threading.Lock()
         self._stopped = False
         self._closed = False
         self._queued_batch_rows = 0
@@ -352,11 +356,16 @@ class DriftEngine:
         # held, and its counts were (or will be) reported by the parent.
         self._init_process_state()
         self.history.clear()
-        self._start_worker()
 
-    def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self._run, name="otel-drift-worker", daemon=True)
-        self._worker.start()
+    def start_worker(self) -> None:
+        """Start the worker thread if it is not running yet (producers call it on input)."""
+        if self._worker is not None or self._closed:
+            return
+        with self._start_lock:
+            if self._worker is None and not self._closed:
+                worker = threading.Thread(target=self._run, name="otel-drift-worker", daemon=True)
+                worker.start()
+                self._worker = worker
 
     # -- listeners -----------------------------------------------------------
 
@@ -388,6 +397,8 @@ class DriftEngine:
         """Have the worker run now rather than at its next flush interval."""
         if not self._wake.is_set():  # Event.set takes a lock and notifies: once
             self._wake.set()
+        if self._worker is None:
+            self.start_worker()
 
     def _drain_sources(self) -> None:
         for source in self._sources:
@@ -408,6 +419,8 @@ class DriftEngine:
             queue.append((index, span_context, values))
             if size == self._high_water:
                 self._wake.set()
+            elif not size and self._worker is None:
+                self.start_worker()
         else:
             with self._drop_lock:
                 self.dropped[index] += 1
@@ -640,7 +653,7 @@ class DriftEngine:
                 or self._queued_matrix_values >= WAKE_AT_MATRIX_VALUES
             )
         self._queue.append((index, None, batch))
-        if wake:
+        if wake or self._worker is None:
             self.wake()
         return True
 
@@ -959,8 +972,10 @@ class DriftEngine:
         self._closed = True
         self._stopped = True
         self._wake.set()
-        if self._worker.is_alive() and self._worker is not threading.current_thread():
-            self._worker.join(timeout=max(timeout_millis, 0) / 1000.0)
+        with self._start_lock:  # no worker starts from here on (start_worker checks _closed)
+            worker = self._worker
+        if worker is not None and worker.is_alive() and worker is not threading.current_thread():
+            worker.join(timeout=max(timeout_millis, 0) / 1000.0)
         # Input parked by producers (the span processor's ended spans) is queued
         # while the queue still takes it, and goes in the last windows.
         self._drain_sources()

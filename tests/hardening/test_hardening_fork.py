@@ -27,6 +27,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_drift import Settings
+from otel_drift._internal.engine import DriftEngine
 from tests.hardening.support import BIN, Rig, make_rig, read_jsonl
 from tests.support import IN_CI
 
@@ -87,6 +88,12 @@ def _in_child(work: Callable[[], dict[str, object]]) -> dict[str, object]:
     return result
 
 
+def _worker_id(engine: DriftEngine) -> int:
+    worker = engine._worker
+    assert worker is not None, "the parent's worker starts with its first spans"
+    return worker.native_id or 0
+
+
 def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
     engine = rig.processor.engine
     # The sink is this test's, not the engine's: it keeps the parent's spans.
@@ -96,7 +103,8 @@ def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
         "observed_at_start": _observed(rig),
         "dropped_at_start": sum(rig.counts().dropped.values()),
         "history_at_start": len(engine.history),
-        "new_worker": engine._worker.native_id != parent_worker and engine._worker.is_alive(),
+        # No thread until the child has input of its own (start_worker).
+        "worker_at_start": engine._worker is not None,
     }
     # The worker alone (no flush) must pick up the child's spans.
     _orders(rig, 120)
@@ -104,6 +112,10 @@ def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
     while _observed(rig) < 120 and time.monotonic() < deadline:
         time.sleep(0.02)
     found["observed_by_worker"] = _observed(rig)
+    worker = engine._worker
+    found["new_worker"] = (
+        worker is not None and worker.is_alive() and (worker.native_id != parent_worker)
+    )
     started = time.perf_counter()
     found["flushed"] = rig.processor.force_flush(5_000)
     found["flush_s"] = time.perf_counter() - started
@@ -130,7 +142,7 @@ def test_child_starts_from_zero_and_its_worker_runs(rig: Rig, figures: RecordFig
     with engine._lock:
         _orders(rig, 200)
         queued = len(engine._queue) + len(rig.processor._ended)
-        parent_worker = engine._worker.native_id or 0
+        parent_worker = _worker_id(engine)
         child = _in_child(lambda: _child_checks(rig, parent_worker))
     assert queued > 0
     # Nothing of the parent's (observed or queued) is counted in the child...
@@ -139,6 +151,7 @@ def test_child_starts_from_zero_and_its_worker_runs(rig: Rig, figures: RecordFig
     assert child["dropped_at_start"] == 0, child
     assert child["history_at_start"] == 0, child
     # ...and the child's engine works: its own worker, its own windows.
+    assert child["worker_at_start"] is False, child
     assert child["new_worker"] is True, child
     assert child["observed_by_worker"] == 120, child
     assert child["flushed"] is True and child["observed_after_flush"] == 120, child
@@ -160,7 +173,7 @@ def test_fork_while_the_engine_lock_is_held_does_not_deadlock_the_child(
     lock.acquire()
     drop_lock.acquire()
     try:
-        parent_worker = engine._worker.native_id or 0
+        parent_worker = _worker_id(engine)
         child = _in_child(lambda: _child_checks(rig, parent_worker))
     finally:
         drop_lock.release()
@@ -183,11 +196,12 @@ def test_a_busy_parent_forks_many_children(rig: Rig) -> None:
         while not stop.is_set():
             _orders(rig, 10)
 
+    _orders(rig, 10)  # the parent's worker starts with its first spans
     producer = threading.Thread(target=busy, daemon=True)
     producer.start()
     try:
         for _ in range(5):
-            parent_worker = rig.processor.engine._worker.native_id or 0
+            parent_worker = _worker_id(rig.processor.engine)
             child = _in_child(functools.partial(_child_checks, rig, parent_worker))
             assert child["observed_at_start"] == 0 and child["queued_at_start"] == 0, child
             assert child["flushed"] is True and child["observed_after_flush"] == 120, child

@@ -67,7 +67,7 @@ def test_a_missing_library_means_module_not_found(
 ) -> None:
     # What opentelemetry-instrument takes as "skip this one" (auto_instrumentation/_load.py).
     module = {
-        RequestsJsonShapeInstrumentor: "requests.adapters",
+        RequestsJsonShapeInstrumentor: "requests",
         HttpxJsonShapeInstrumentor: "httpx",
         OpenFeatureInstrumentor: "openfeature",
         FlaskJsonShapeInstrumentor: "flask",
@@ -80,9 +80,57 @@ def test_a_missing_library_means_module_not_found(
     assert not instrumentor().is_instrumented_by_opentelemetry
 
 
-def _probe(tmp_path: Path, **env: str) -> dict[str, bool]:
+CLIENT_IMPORTS = """
+import json, sys
+from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
+from otel_drift.instrumentation.requests_json import RequestsJsonShapeInstrumentor
+
+HttpxJsonShapeInstrumentor().instrument()
+RequestsJsonShapeInstrumentor().instrument()
+imported = [m for m in ("requests", "httpx", "httpcore") if m in sys.modules]
+import httpcore, requests.adapters
+
+def wrapped():
+    return [
+        hasattr(requests.adapters.HTTPAdapter.send, "__wrapped__"),
+        hasattr(httpcore.ConnectionPool.handle_request, "__wrapped__"),
+        hasattr(httpcore.AsyncConnectionPool.handle_async_request, "__wrapped__"),
+    ]
+
+on_import = wrapped()
+HttpxJsonShapeInstrumentor().uninstrument()
+RequestsJsonShapeInstrumentor().uninstrument()
+print(json.dumps({
+    "imported_by_instrument": imported,
+    "wrapped_on_import": on_import,
+    "wrapped_after_uninstrument": wrapped(),
+}))
+"""
+
+#: One watch, on spans of any kind, reads body shapes: every body wrapper stays.
+EVERY_BODY = """
+version: 1
+expectations:
+  - name: any-body
+    match: {}
+    watch:
+      shape: {source: json.shape, shape: {paths: {id: number}}}
+"""
+
+
+def _watching_every_body(tmp_path: Path) -> dict[str, str]:
+    expectations = tmp_path / "every-body.yaml"
+    expectations.write_text(EVERY_BODY)
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp_json_file",
+        "OTEL_DRIFT_OTLP_JSON_DIR": str(tmp_path),
+        "OTEL_DRIFT_EXPECTATIONS": str(expectations),
+    }
+
+
+def _probe(tmp_path: Path, probe: str = PROBE, **env: str) -> dict[str, bool]:
     script = tmp_path / "probe.py"
-    script.write_text(PROBE)
+    script.write_text(probe)
     done = subprocess.run(
         [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), str(script)],
         env={**os.environ, "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", **env},
@@ -97,11 +145,13 @@ def _probe(tmp_path: Path, **env: str) -> dict[str, bool]:
 
 def test_instrumented_by_opentelemetry_instrument_and_disabled_by_name(tmp_path: Path) -> None:
     # One run shows both: the one left enabled is instrumented, the named ones not.
+    watching = _watching_every_body(tmp_path)
     disabled = _probe(
         tmp_path,
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=(
             "otel_drift_requests,otel_drift_openfeature,otel_drift_django"
         ),
+        **watching,
     )
     assert disabled == {
         "otel_drift_flask": True,
@@ -112,7 +162,9 @@ def test_instrumented_by_opentelemetry_instrument_and_disabled_by_name(tmp_path:
         "otel_drift_django": False,
     }
     # And the other way round for the two server-side ones.
-    assert _probe(tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="otel_drift_asgi") == {
+    assert _probe(
+        tmp_path, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="otel_drift_asgi", **watching
+    ) == {
         **disabled,
         "otel_drift_requests": True,
         "otel_drift_openfeature": True,
@@ -139,4 +191,37 @@ def test_body_wrappers_no_watch_reads_are_uninstrumented(tmp_path: Path) -> None
         "otel_drift_openfeature": True,
         "otel_drift_asgi": False,
         "otel_drift_django": False,
+    }
+
+
+def test_with_otel_drift_off_no_body_wrapper_stays(tmp_path: Path) -> None:
+    # No expectations file, so nothing is watched: a wrapper left in place
+    # would still cost every request a call. The flag hook stays (it records
+    # flag evaluations on spans, which is not drift).
+    assert _probe(tmp_path) == {
+        "otel_drift_flask": False,
+        "otel_drift_requests": False,
+        "otel_drift_httpx": False,
+        "otel_drift_openfeature": True,
+        "otel_drift_asgi": False,
+        "otel_drift_django": False,
+    }
+
+
+def test_client_libraries_are_wrapped_on_import_never_imported_by_us() -> None:
+    # A service that never imports requests or httpx does not carry them (and
+    # their ~20,000 objects in every full garbage collection) because of us;
+    # one that imports them later has them wrapped. In a fresh interpreter:
+    # contrib's own instrumentors (and this test session) import them.
+    done = subprocess.run(
+        [str(BIN / "python"), "-c", CLIENT_IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "imported_by_instrument": [],
+        "wrapped_on_import": [True, True, True],
+        "wrapped_after_uninstrument": [False, False, False],
     }
