@@ -69,9 +69,14 @@ class _SynchronousEngine(DriftEngine):
     this section measures apart.
     """
 
-    def _start_worker(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_worker()
+
+    def start_worker(self) -> None:
         # Never started: shutdown() sees a thread that is not alive and skips the join.
-        self._worker = threading.Thread(target=lambda: None)
+        if self._worker is None:
+            self._worker = threading.Thread(target=lambda: None)
 
     def wake_requested(self) -> bool:
         """Whether the engine has asked its (absent) worker to run now; forgets the request."""

@@ -35,6 +35,10 @@ The method, made for a 2-core machine where everything shares the CPU:
   bootstrap 95 % confidence interval of that median. The target is met when
   the whole interval is at or below it, missed when all of it is above, and
   otherwise "not resolved": more rounds, or a quieter machine, are needed.
+- An A/A control (full runs): FastAPI against itself, OTel alone in both
+  arms, measured the same way. Its interval is the method's resolution in
+  this run: on this 2-core VM about ±4 points, too coarse to settle 2 %
+  (``requests_inprocess`` resolves about ±0.5).
 """
 
 from __future__ import annotations
@@ -131,7 +135,9 @@ def _cpu_reader(running: Running) -> tuple[Callable[[], float], str]:
     return running.cpu_seconds, "10 ms ticks"
 
 
-def _measure(server: Server, plan: Plan) -> Result:
+def _measure(server: Server, plan: Plan, *, control: bool = False) -> Result:
+    """OTel alone against OTel + otel-drift; with ``control``, against OTel alone
+    again (an A/A run: what the method reads when nothing differs)."""
     errors = 0
     split = cpu_split()
     client_cpus, server_cpus = split if split is not None else (None, None)
@@ -141,7 +147,14 @@ def _measure(server: Server, plan: Plan) -> Result:
     with tempfile.TemporaryDirectory(prefix="otel-drift-bench-") as tmp, ExitStack() as stack:
         arms = {
             "otel": stack.enter_context(serving(server, Path(tmp), False, server_cpus)),
-            "drift": stack.enter_context(serving(server, Path(tmp), True, server_cpus)),
+            "drift": stack.enter_context(
+                serving(
+                    server,
+                    _folder(Path(tmp), "control" if control else ""),
+                    not control,
+                    server_cpus,
+                )
+            ),
         }
         readers = {name: _cpu_reader(running) for name, running in arms.items()}
         clock = readers["otel"][1] if readers["otel"][1] == readers["drift"][1] else "mixed"
@@ -184,11 +197,50 @@ def _measure(server: Server, plan: Plan) -> Result:
     )
 
 
+def _folder(parent: Path, name: str) -> Path:
+    """``parent``, or a new folder in it (a second OTel-alone server's files)."""
+    if not name:
+        return parent
+    folder = parent / name
+    folder.mkdir()
+    return folder
+
+
 def _count(path: Path, needle: bytes) -> int:
     try:
         return path.read_bytes().count(needle)
     except OSError:
         return 0
+
+
+#: The server of the A/A control (full runs only).
+CONTROL = SERVERS[1]
+
+
+def _control(plan: Plan, rows: list[list[str]], figures: dict[str, float]) -> Interval | None:
+    """Run the A/A control (full plan only); add its row and figures."""
+    if plan is QUICK or missing(CONTROL):
+        return None
+    result = _measure(CONTROL, plan, control=True)
+    rows.append(
+        [
+            f"{CONTROL.label}: A/A control, OTel alone in both arms",
+            f"{result.rounds}",
+            result.otel_cpu_us.fmt(0),
+            result.drift_cpu_us.fmt(0),
+            result.added_cpu.fmt(1, " %"),
+            result.otel_rate.fmt(0),
+            result.drift_rate.fmt(0),
+            result.added_wall.fmt(1, " %"),
+            "–",
+            f"{result.errors:,}",
+        ]
+    )
+    figures["A/A control: added % server CPU per request"] = result.added_cpu.value
+    figures["A/A control: 95 % CI width of server CPU added"] = (
+        result.added_cpu.high - result.added_cpu.low
+    )
+    return result.added_cpu
 
 
 def run(quick: bool) -> Section:
@@ -229,6 +281,7 @@ def run(quick: bool) -> Section:
             f"{server.label}: server CPU per request "
             f"{judge_interval(result.added_cpu, TARGET_PERCENT)}"
         )
+    control = _control(plan, rows, figures)
     placement = (
         f"the servers on CPU {', '.join(map(str, sorted(split[1])))}, the client on CPU "
         f"{', '.join(map(str, sorted(split[0])))}"
@@ -267,6 +320,13 @@ def run(quick: bool) -> Section:
             )
         )
     parts.extend(notes)
+    if control is not None:
+        parts.append(
+            f"*A/A control*: {CONTROL.label} against itself, OTel alone in both arms, measured "
+            f"the same way: {control.fmt(1, ' %')}. Nothing differs between its arms, so its "
+            "interval is what this run can resolve; a drift interval about as wide that "
+            "straddles 2 % says the method, on this machine, cannot tell."
+        )
     if verdicts:
         parts.append(interval_verdicts(TARGET_PERCENT, verdicts))
     return Section("Requests: instrumented servers on 127.0.0.1", "\n\n".join(parts), figures)
