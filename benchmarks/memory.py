@@ -175,22 +175,19 @@ def _distinct_values(values: int, samples: int) -> tuple[Trace, int, int, float]
     extra = {
         "user": {"attribute": "enduser.id", "baseline": {"categories": {"u0": 0.5, "u1": 0.5}}}
     }
-    harness = _Harness(workload.expectations_json(1, 0, extra=extra), _chunk(values))
-    # One span object whose enduser.id changes between calls: on_end reads
-    # the value synchronously, and building a million spans would measure
-    # the benchmark's own garbage.
-    attributes: dict[str, object] = {"http.route": workload.ROUTE, "enduser.id": ""}
-    span = ReadableSpan(
-        name=f"GET {workload.ROUTE}",
-        context=SpanContext(trace_id=1, span_id=1, is_remote=False),
-        kind=SpanKind.SERVER,
-        attributes=attributes,  # type: ignore[arg-type]
-        instrumentation_scope=InstrumentationScope(workload.FLASK_SCOPE),
-        start_time=0,
-        end_time=1_000_000,
+    # Chunks of 5 windows: each chunk's spans stay parked (under the processor's
+    # bound) until the force_flush that ends it.
+    harness = _Harness(
+        workload.expectations_json(1, 0, extra=extra), min(_chunk(values), 5 * WINDOW)
     )
+    # One span object per place in a chunk, whose enduser.id changes from one chunk
+    # to the next: on_end parks spans and the worker reads them later, so an object
+    # may change again only after the flush that ends its chunk. (A million spans
+    # would measure the benchmark's own garbage.)
+    pool = [_distinct_value_span() for _ in range(harness.chunk)]
 
     def next_span(i: int) -> ReadableSpan:
+        span, attributes = pool[i % len(pool)]
         attributes["enduser.id"] = f"user-{i}"
         return span
 
@@ -205,6 +202,21 @@ def _distinct_values(values: int, samples: int) -> tuple[Trace, int, int, float]
     finally:
         harness.shutdown()
     return trace, tracked, overflow, other_metric
+
+
+def _distinct_value_span() -> tuple[ReadableSpan, dict[str, object]]:
+    """A span and the attributes dict it reads (the span shows it read-only)."""
+    attributes: dict[str, object] = {"http.route": workload.ROUTE, "enduser.id": ""}
+    span = ReadableSpan(
+        name=f"GET {workload.ROUTE}",
+        context=SpanContext(trace_id=1, span_id=1, is_remote=False),
+        kind=SpanKind.SERVER,
+        attributes=attributes,  # type: ignore[arg-type]
+        instrumentation_scope=InstrumentationScope(workload.FLASK_SCOPE),
+        start_time=0,
+        end_time=1_000_000,
+    )
+    return span, attributes
 
 
 def _curve(trace: Trace, unit: str, count: int = 6) -> str:
