@@ -213,6 +213,22 @@ def _count(path: Path, needle: bytes) -> int:
         return 0
 
 
+def _row(label: str, result: Result, windows: str) -> list[str]:
+    """One line of the section's table (``windows``: what the drift arm evaluated)."""
+    return [
+        label,
+        f"{result.rounds}",
+        result.otel_cpu_us.fmt(0),
+        result.drift_cpu_us.fmt(0),
+        result.added_cpu.fmt(1, " %"),
+        result.otel_rate.fmt(0),
+        result.drift_rate.fmt(0),
+        result.added_wall.fmt(1, " %"),
+        windows,
+        f"{result.errors:,}",
+    ]
+
+
 #: The server of the A/A control (full runs only).
 CONTROL = SERVERS[1]
 
@@ -222,20 +238,7 @@ def _control(plan: Plan, rows: list[list[str]], figures: dict[str, float]) -> In
     if plan is QUICK or missing(CONTROL):
         return None
     result = _measure(CONTROL, plan, control=True)
-    rows.append(
-        [
-            f"{CONTROL.label}: A/A control, OTel alone in both arms",
-            f"{result.rounds}",
-            result.otel_cpu_us.fmt(0),
-            result.drift_cpu_us.fmt(0),
-            result.added_cpu.fmt(1, " %"),
-            result.otel_rate.fmt(0),
-            result.drift_rate.fmt(0),
-            result.added_wall.fmt(1, " %"),
-            "–",
-            f"{result.errors:,}",
-        ]
-    )
+    rows.append(_row(f"{CONTROL.label}: A/A control, OTel alone in both arms", result, "–"))
     figures["A/A control: added % server CPU per request"] = result.added_cpu.value
     figures["A/A control: 95 % CI width of server CPU added"] = (
         result.added_cpu.high - result.added_cpu.low
@@ -258,20 +261,7 @@ def run(quick: bool) -> Section:
             continue
         result = _measure(server, plan)
         clocks.add(result.clock)
-        rows.append(
-            [
-                server.label,
-                f"{result.rounds}",
-                result.otel_cpu_us.fmt(0),
-                result.drift_cpu_us.fmt(0),
-                result.added_cpu.fmt(1, " %"),
-                result.otel_rate.fmt(0),
-                result.drift_rate.fmt(0),
-                result.added_wall.fmt(1, " %"),
-                f"{result.evaluations:,}",
-                f"{result.errors:,}",
-            ]
-        )
+        rows.append(_row(server.label, result, f"{result.evaluations:,}"))
         figures[f"req/s ratio OTel+drift / OTel, {server.short}"] = (
             result.drift_rate.median / result.otel_rate.median
         )
