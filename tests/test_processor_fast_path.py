@@ -159,7 +159,7 @@ def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], in
     try:
         for span in spans:
             processor.on_end(span)
-        processor._drain()  # what the worker does with the parked spans first
+        processor._match_parked()  # span by span through submit, into the queue
         return list(processor.engine._queue), processor._errors
     finally:
         processor.shutdown()
@@ -184,6 +184,82 @@ def test_private_and_public_paths_queue_the_same(monkeypatch: pytest.MonkeyPatch
     assert (fast_errors, public_errors) == (0, 0)
     assert len(fast) > 100  # the cases do match
     assert fast == public
+
+
+def _by_expectation(rows: Sequence[tuple[object, ...]]) -> dict[object, list[tuple[object, ...]]]:
+    """Rows (index, context, values) grouped by expectation, each group in order."""
+    grouped: dict[object, list[tuple[object, ...]]] = {}
+    for index, *rest in rows:
+        grouped.setdefault(index, []).append(tuple(rest))
+    return grouped
+
+
+def _fed_by_drain(
+    spans: Sequence[ReadableSpan],
+    monkeypatch: pytest.MonkeyPatch,
+    document: str = EXPECTATIONS,
+) -> tuple[list[tuple[int, object, tuple[object, ...]]], list[tuple[object, ...]], int]:
+    """What the worker's ``_drain`` feeds (as rows), what it queues, and its errors."""
+    processor = _processor(document)
+    fed: list[tuple[int, object, tuple[object, ...]]] = []
+
+    def feed_columns(index: int, contexts: list[object], columns: list[list[object]]) -> None:
+        rows = zip(*columns, strict=True)
+        fed.extend((index, context, row) for context, row in zip(contexts, rows, strict=True))
+
+    monkeypatch.setattr(processor.engine, "feed_columns", feed_columns)
+    try:
+        for span in spans:
+            processor.on_end(span)
+        processor._drain()
+        return fed, list(processor.engine._queue), processor._errors
+    finally:
+        processor.shutdown()
+
+
+def test_the_worker_feeds_column_by_column_what_span_by_span_queues(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spans = [*_sdk_spans(), *_hand_made_spans()]
+    one_by_one, errors = _queued(spans)
+    fed, queued, drain_errors = _fed_by_drain(spans, monkeypatch)
+    assert (errors, drain_errors, queued) == (0, 0, [])
+    assert len(fed) == len(one_by_one) > 100
+    # Each expectation's rows in the order their spans ended, as the queue has them.
+    assert _by_expectation(fed) == _by_expectation(one_by_one)
+
+
+class _FailingGet(dict[str, object]):
+    """Attributes whose status codes cannot be read."""
+
+    def get(self, key: str, default: object = None) -> object:
+        if key.endswith("status_code"):
+            raise RuntimeError("unreadable")
+        return super().get(key, default)
+
+
+def test_a_span_whose_values_cannot_be_read_loses_only_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def span(attributes: dict[str, object]) -> ReadableSpan:
+        return ReadableSpan(
+            name="GET /checkout",
+            context=_CONTEXT,
+            attributes=attributes,  # type: ignore[arg-type]
+            kind=SpanKind.SERVER,
+            instrumentation_scope=InstrumentationScope(FLASK),
+            resource=_RESOURCE,
+            start_time=1_000,
+            end_time=3_000,
+        )
+
+    good = {"http.route": "/checkout", "http.status_code": 200}
+    spans = [span(good), span(_FailingGet(good)), span(good)]
+    checkout_only = EXPECTATIONS.split("  - name: checkout-post", maxsplit=1)[0]
+    fed, queued, errors = _fed_by_drain(spans, monkeypatch, checkout_only)
+    # The column failed: the expectation's spans went one by one through the queue.
+    assert fed == [] and errors == 1
+    assert queued == [(0, _CONTEXT, (2_000, 200)), (0, _CONTEXT, (2_000, 200))]
 
 
 def test_spans_of_other_classes_take_the_public_path() -> None:
@@ -266,7 +342,7 @@ def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
         parked = list(processor._ended)
         assert parked and all(span.kind is SpanKind.SERVER for span in parked)
         assert len(parked) == sum(span.kind is SpanKind.SERVER for span in spans)
-        processor._drain()
+        processor._match_parked()
         fast = list(processor.engine._queue)
     finally:
         processor.shutdown()
@@ -277,7 +353,7 @@ def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
         for span in spans:
             public.on_end(span)
         assert len(public._ended) == len(spans)
-        public._drain()
+        public._match_parked()
         assert fast and list(public.engine._queue) == fast
     finally:
         public.shutdown()

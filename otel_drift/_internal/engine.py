@@ -389,8 +389,9 @@ class DriftEngine:
         self._violation_listeners.append(listener)
 
     def add_source(self, source: Callable[[], None]) -> None:
-        """Call ``source`` (on the worker, and in every flush) before each pass over
-        the queue: a producer that parks its raw input turns it into queued rows there."""
+        """Call ``source`` (on the worker, and in every flush, with the engine's lock
+        held) before each pass over the queue: a producer that parks its raw input
+        feeds it there (``feed_columns``), or queues it (``submit``)."""
         self._sources.append(source)
 
     def wake(self) -> None:
@@ -760,15 +761,48 @@ class DriftEngine:
     def _feed_rows(
         self, state: _ExpectationState, rows: list[tuple[int, SpanContext | None, Any]]
     ) -> None:
+        if not rows:
+            return
+        contexts = [row[1] for row in rows]
+        columns = [[row[2][position] for row in rows] for position in range(len(state.watches))]
+        self._feed_columns(state, contexts, columns)
+
+    def feed_columns(
+        self,
+        index: int,
+        contexts: list[SpanContext | None],
+        columns: Sequence[list[object]],
+    ) -> None:
+        """Feed spans' values to expectation ``index``: a column per watched value, in
+        the order of its watches, and a span context per row.
+
+        For sources (``add_source``), which run on the worker with the engine's
+        lock held: there the queue would only be a detour.
+        """
+        try:
+            self._feed_columns(self._states[index], contexts, columns)
+        except Exception:
+            self._count_error("worker")
+
+    def _feed_columns(
+        self,
+        state: _ExpectationState,
+        contexts: list[SpanContext | None],
+        columns: Sequence[list[object]],
+    ) -> None:
+        total = len(contexts)
         start = 0
-        while start < len(rows):
-            chunk = rows[start : start + state.room()]
-            start += len(chunk)
-            contexts = [row[1] for row in chunk]
-            for position, watch_state in enumerate(state.watches):
-                raw = [row[2][position] for row in chunk]
-                self._apply(state, watch_state, raw, contexts)
-            self._advance(state, len(chunk))
+        while start < total:
+            end = min(total, start + state.room())
+            if start == 0 and end == total:
+                chunk_contexts, chunk = contexts, columns
+            else:
+                chunk_contexts = contexts[start:end]
+                chunk = [column[start:end] for column in columns]
+            for watch_state, raw in zip(state.watches, chunk, strict=True):
+                self._apply(state, watch_state, raw, chunk_contexts)
+            self._advance(state, end - start)
+            start = end
 
     def _feed_batch(self, state: _ExpectationState, batch: _Batch) -> None:
         plan: _MatrixPlan | None = None
@@ -976,13 +1010,12 @@ class DriftEngine:
             worker = self._worker
         if worker is not None and worker.is_alive() and worker is not threading.current_thread():
             worker.join(timeout=max(timeout_millis, 0) / 1000.0)
-        # Input parked by producers (the span processor's ended spans) is queued
-        # while the queue still takes it, and goes in the last windows.
-        self._drain_sources()
+        # The last windows take what is queued, and what producers parked (the
+        # span processor's ended spans): the flush drains its sources first.
+        self._flush(timeout_millis, final=True)
         # From here on nothing reads the queue: spans that still end (the SDK keeps
         # calling on_end after shutdown) are dropped and counted, not parked in it.
         self._capacity = 0
-        self._flush(timeout_millis, final=True)
         self._drop_queued()
 
     def _drop_queued(self) -> None:

@@ -64,27 +64,65 @@ def _extractor(expectation: Expectation) -> Extractor:
     return tuple(specs)
 
 
-def _public_values(
-    extractor: Extractor, span: ReadableSpan, attributes: Mapping[str, object]
+def _values(
+    extractor: Extractor,
+    span: ReadableSpan,
+    attributes: Mapping[str, object],
+    *,
+    public: bool = False,
 ) -> tuple[object, ...]:
-    """The watched values of one expectation, through the public API (see on_end)."""
+    """The watched values of one expectation, from an SDK span's private fields,
+    or through the public API (``public``: see ``_private_layout_holds``)."""
+    if public:
+        end, start, status = span.end_time, span.start_time, span.status
+    else:
+        end, start, status = span._end_time, span._start_time, span._status
     values: list[object] = []
     for code, names in extractor:
         if code == _ONE_ATTRIBUTE:
             values.append(attributes.get(names))
         elif code == _ATTRIBUTE:
-            value = None
-            for name in names:
-                value = attributes.get(name)
-                if value is not None:
-                    break
-            values.append(value)
+            values.append(_first_present(attributes, names))
         elif code == _DURATION:
-            end, start = span.end_time, span.start_time
             values.append(end - start if end is not None and start is not None else None)
         else:
-            values.append(span.status.status_code)
+            values.append(status.status_code)
     return tuple(values)
+
+
+def _first_present(attributes: Mapping[str, object], names: Sequence[str]) -> object:
+    for name in names:
+        value = attributes.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+def _column(
+    code: int,
+    names: Any,
+    spans: Sequence[ReadableSpan],
+    attributes: Sequence[Mapping[str, object]],
+) -> list[object]:
+    """One watched value of many SDK spans: ``_values`` column-wise."""
+    if code == _ONE_ATTRIBUTE:
+        return [each.get(names) for each in attributes]
+    if code == _ATTRIBUTE:
+        if len(names) == 2:  # the usual pair: the stable name, then the old one
+            first, second = names
+            return [
+                value if (value := each.get(first)) is not None else each.get(second)
+                for each in attributes
+            ]
+        return [_first_present(each, names) for each in attributes]
+    if code == _DURATION:
+        return [
+            end - start
+            if (end := span._end_time) is not None and (start := span._start_time) is not None
+            else None
+            for span in spans
+        ]
+    return [span._status._status_code for span in spans]
 
 
 def _attributes_of(span: ReadableSpan) -> Mapping[str, object]:
@@ -251,77 +289,128 @@ class DriftSpanProcessor(SpanProcessor):
         self._match(span)  # parked spans at their bound (or shut down): in place
 
     def _drain(self) -> None:
-        """Match the parked spans and queue their values (on the worker)."""
-        ended, match = self._ended, self._match
-        for _ in range(len(ended)):
+        """Match the parked spans and feed their values to the engine, a column per
+        watched value: the engine calls this on its worker, holding its lock.
+
+        Column by column, in comprehensions, the values of a pass's spans cost
+        about a fifth less than span by span through ``submit`` and the queue
+        (a tuple per span, then taken apart again into columns).
+        """
+        spans = self._take_parked()
+        if not spans:
+            return
+        matched = self._matched
+        # Per expectation: its spans and their attributes, in the order they ended.
+        groups: dict[int, tuple[list[ReadableSpan], list[Mapping[str, object]]]] = {}
+        for span in spans:
             try:
-                span = ended.popleft()
-            except IndexError:
-                return
-            match(span)
+                if type(span) is not _FAST_SPAN:
+                    self._on_end_public(span)  # queued, as on_end would
+                    continue
+                found = matched(span)
+                if found is None:
+                    continue
+                indices, attributes = found
+                for index in indices:
+                    group = groups.get(index)
+                    if group is None:
+                        group = groups[index] = ([], [])
+                    group[0].append(span)
+                    group[1].append(attributes)
+            except Exception:
+                self._count_error()
+        for index, (group_spans, group_attributes) in groups.items():
+            extractor = self._extractors[index]
+            try:
+                columns = [
+                    _column(code, names, group_spans, group_attributes) for code, names in extractor
+                ]
+                contexts: list[SpanContext | None] = [span._context for span in group_spans]
+            except Exception:
+                # Something odd in one span: span by span, so only that one is lost.
+                for span, attributes in zip(group_spans, group_attributes, strict=True):
+                    try:
+                        self._submit(index, span._context, _values(extractor, span, attributes))
+                    except Exception:
+                        self._count_error()
+                continue
+            self.engine.feed_columns(index, contexts, columns)
+
+    def _take_parked(self) -> list[ReadableSpan]:
+        ended = self._ended
+        popleft = ended.popleft
+        spans: list[ReadableSpan] = []
+        keep = spans.append
+        try:
+            for _ in range(len(ended)):
+                keep(popleft())
+        except IndexError:
+            pass  # taken meanwhile (a fork's clear): keep what was taken
+        return spans
+
+    def _match_parked(self) -> None:
+        """Match the parked spans one by one through ``submit`` (which counts them
+        as dropped once the engine is shut down)."""
+        for span in self._take_parked():
+            self._match(span)
+
+    def _matched(self, span: ReadableSpan) -> tuple[Sequence[int], Mapping[str, object]] | None:
+        """The expectations a span of the SDK's class matches, and its attributes.
+
+        Inline, each field read once: every call or property costs ~50 ns here.
+        """
+        scope = span._instrumentation_scope
+        scope_name = "" if scope is None else scope._name
+        kind = span._kind
+        plan = None
+        by_name = self._index.get(scope_name)
+        if by_name is not None and type(kind) is SpanKind:
+            slots = by_name.get(span._name)
+            if slots is not None:
+                plan = slots[kind._value_]
+        if plan is None:
+            plan = self._matcher.plan_for((span._name, kind, scope_name))
+        if plan is EMPTY_PLAN:
+            return None
+        raw = span._attributes
+        attributes: Mapping[str, object] = (
+            raw._dict if type(raw) is BoundedAttributes else (span.attributes or {})
+        )
+        indices: Sequence[int] | None
+        key = plan.key
+        if key is not None:
+            try:
+                indices = plan.direct.get(attributes.get(key))
+            except Exception:
+                # Unhashable, or a hostile __hash__: equal to no scalar of the file.
+                return None
+            if indices is None:
+                return None
+        else:
+            indices = plan.always
+            if indices is None:
+                indices = plan.matches(attributes)
+            if not indices:
+                return None
+        return indices, attributes
 
     def _match(self, span: ReadableSpan) -> None:
-        # Inline, each field read once: every call or property costs ~50 ns here.
-        # What the SDK hands over takes the private path; anything else
-        # ``_on_end_public``.
+        """Match one span and queue its values (``on_end`` when the parking is full).
+
+        What the SDK hands over takes the private path; anything else
+        ``_on_end_public``.
+        """
         try:
             if type(span) is not _FAST_SPAN:
                 self._on_end_public(span)
                 return
-            scope = span._instrumentation_scope
-            scope_name = "" if scope is None else scope._name
-            kind = span._kind
-            plan = None
-            by_name = self._index.get(scope_name)
-            if by_name is not None and type(kind) is SpanKind:
-                slots = by_name.get(span._name)
-                if slots is not None:
-                    plan = slots[kind._value_]
-            if plan is None:
-                plan = self._matcher.plan_for((span._name, kind, scope_name))
-            if plan is EMPTY_PLAN:
+            found = self._matched(span)
+            if found is None:
                 return
-            raw = span._attributes
-            attributes: Mapping[str, object] = (
-                raw._dict if type(raw) is BoundedAttributes else (span.attributes or {})
-            )
-            indices: Sequence[int] | None
-            key = plan.key
-            if key is not None:
-                try:
-                    indices = plan.direct.get(attributes.get(key))
-                except Exception:
-                    # Unhashable, or a hostile __hash__: equal to no scalar of the file.
-                    return
-                if indices is None:
-                    return
-            else:
-                indices = plan.always
-                if indices is None:
-                    indices = plan.matches(attributes)
-                if not indices:
-                    return
+            indices, attributes = found
             context = span._context
             for index in indices:
-                values: list[object] = []
-                for code, names in self._extractors[index]:
-                    if code == _ONE_ATTRIBUTE:
-                        values.append(attributes.get(names))
-                    elif code == _ATTRIBUTE:
-                        value = None
-                        for name in names:
-                            value = attributes.get(name)
-                            if value is not None:
-                                break
-                        values.append(value)
-                    elif code == _DURATION:
-                        end, start = span._end_time, span._start_time
-                        values.append(
-                            end - start if end is not None and start is not None else None
-                        )
-                    else:
-                        values.append(span._status._status_code)
-                self._submit(index, context, tuple(values))
+                self._submit(index, context, _values(self._extractors[index], span, attributes))
         except Exception:
             self._count_error()
 
@@ -337,7 +426,7 @@ class DriftSpanProcessor(SpanProcessor):
             return
         attributes = _attributes_of(span)
         for index in plan.matches(attributes):
-            values = _public_values(self._extractors[index], span, attributes)
+            values = _values(self._extractors[index], span, attributes, public=True)
             self.engine.submit(index, span.context, values)
 
     def _count_error(self) -> None:
@@ -370,7 +459,7 @@ class DriftSpanProcessor(SpanProcessor):
         self._ended_capacity = 0
         try:
             self.engine.shutdown()
-            self._drain()  # any parked after that flush: dropped and counted
+            self._match_parked()  # any parked after that flush: dropped and counted
         except Exception:
             _logger.exception("otel-drift: error during shutdown")
 
