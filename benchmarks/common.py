@@ -199,9 +199,44 @@ def bootstrap(
     return Interval(value, low, high, level, n)
 
 
+def bootstrap_sum(
+    first: Sequence[float],
+    second: Sequence[float],
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 20240601,
+) -> Interval:
+    """``median(first) + median(second)`` of two independent sets of measurements,
+    with a percentile bootstrap interval that resamples each set on its own.
+
+    Adding the ends of the two intervals instead would assume that both
+    medians are at their worst in the same resample: wider than the truth.
+    ``runs`` is the size of ``first``.
+    """
+    if not first or not second:
+        raise ValueError("no samples")
+    median = statistics.median
+    value = median(first) + median(second)
+    rng = random.Random(seed)
+    stats = sorted(
+        median(rng.choices(first, k=len(first))) + median(rng.choices(second, k=len(second)))
+        for _ in range(resamples)
+    )
+    tail = (1.0 - level) / 2
+    low = stats[round(tail * (resamples - 1))]
+    high = stats[round((1.0 - tail) * (resamples - 1))]
+    return Interval(value, low, high, level, len(first))
+
+
+def percent_excess(more: Sequence[float], less: Sequence[float]) -> list[float]:
+    """Per round, ``more`` over ``less``, in percent above it."""
+    return [(m / n - 1.0) * 100.0 for m, n in zip(more, less, strict=True)]
+
+
 def added_interval(more: Sequence[float], less: Sequence[float]) -> Interval:
     """Median per-round excess of ``more`` over ``less``, in percent, with its interval."""
-    return bootstrap([(m / n - 1.0) * 100.0 for m, n in zip(more, less, strict=True)])
+    return bootstrap(percent_excess(more, less))
 
 
 def interval_verdicts(target: float, verdicts: Sequence[str]) -> str:
