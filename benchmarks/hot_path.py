@@ -75,7 +75,7 @@ class Result:
     drift_ns: Spread
     added: Spread
     on_end_ns: Spread
-    #: What the worker then does with each parked span (plan, values, queue).
+    #: What the worker then does with each parked span (its plan, its values read column-wise).
     match_ns: Spread
     worker_ns_per_value: Spread | None
 
@@ -138,15 +138,17 @@ def _on_end_ns(
     """``on_end`` alone, called with one finished span (the request thread's share:
     parking it), and the matching the worker then does per parked span."""
     span = _handed_span(case.route, case.kind)
-    on_end, match = processor.on_end, processor._match
+    on_end, columns_of = processor.on_end, processor._columns_of
+    handed = [span] * spans
 
     def park() -> None:
         for _ in range(spans):
             on_end(span)
 
     def matching() -> None:
-        for _ in range(spans):
-            match(span)
+        # What the worker does with a pass's parked spans before it feeds the
+        # windows: plans, then the watched values read column by column.
+        columns_of(handed)
 
     parked, matched = [], []
     for _ in range(rounds):
@@ -215,7 +217,8 @@ def run(quick: bool) -> Section:
             "`DriftSpanProcessor.on_end` directly with one finished span, as the SDK hands it "
             "to processors (a `ReadableSpan` snapshot): the request thread's share, which "
             "parks the span; *matched* is what the worker then does with each parked span "
-            "(find its plan, read its values, queue them), timed in a loop of its own; "
+            "before it feeds the windows (find its plan; read its values, a column per "
+            "watched value over all the run's spans), timed on its own; "
             "*% of SDK* relates the two together to the SDK-alone cost (without the SDK's "
             "fan-out to a second processor). The span: kind SERVER, Flask's scope, 5 attributes at "
             "start + `http.status_code` before the end, exported by a BatchSpanProcessor "
@@ -234,7 +237,7 @@ def run(quick: bool) -> Section:
                 rows,
             ),
             "The worker's column is `force_flush` after each run divided by the values the run "
-            "queued: matching the parked spans, draining the queue, numpy conversion, "
+            "read: matching the parked spans, reading their values, numpy conversion, "
             "sketch updates and the window "
             "closes (every 1,000 spans) with their detectors. It runs on the engine's thread, "
             "off the request path, but on this 2-core machine it shares the CPU (and the GIL) "

@@ -296,11 +296,17 @@ class DriftSpanProcessor(SpanProcessor):
         about a fifth less than span by span through ``submit`` and the queue
         (a tuple per span, then taken apart again into columns).
         """
-        spans = self._take_parked()
-        if not spans:
-            return
+        for index, contexts, columns in self._columns_of(self._take_parked()):
+            self.engine.feed_columns(index, contexts, columns)
+
+    def _columns_of(
+        self, spans: Sequence[ReadableSpan]
+    ) -> list[tuple[int, list[SpanContext | None], list[list[object]]]]:
+        """Per expectation the spans match: their contexts and a column per watched
+        value, each in the order the spans ended. Spans of other classes, and the
+        spans of a group whose columns cannot be read, are queued one by one."""
         matched = self._matched
-        # Per expectation: its spans and their attributes, in the order they ended.
+        # Per expectation: its spans and their attributes.
         groups: dict[int, tuple[list[ReadableSpan], list[Mapping[str, object]]]] = {}
         for span in spans:
             try:
@@ -319,6 +325,7 @@ class DriftSpanProcessor(SpanProcessor):
                     group[1].append(attributes)
             except Exception:
                 self._count_error()
+        found_columns = []
         for index, (group_spans, group_attributes) in groups.items():
             extractor = self._extractors[index]
             try:
@@ -334,7 +341,8 @@ class DriftSpanProcessor(SpanProcessor):
                     except Exception:
                         self._count_error()
                 continue
-            self.engine.feed_columns(index, contexts, columns)
+            found_columns.append((index, contexts, columns))
+        return found_columns
 
     def _take_parked(self) -> list[ReadableSpan]:
         ended = self._ended
