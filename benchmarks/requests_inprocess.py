@@ -361,9 +361,12 @@ def _fastapi(pipeline: Pipeline) -> Iterator[Callable[[bool], Serve]]:
     apps = []
     serves = {}
     try:
-        # A built middleware stack keeps (or lacks) our middleware for good:
-        # one app per arm, each built by a first request, ours on for the second only.
-        for drift in (False, True):
+        # A built middleware stack keeps (or lacks) our middleware for good: one app
+        # per arm, each built by a first request, ours on for the second only, where
+        # a watch reads server bodies. Else both arms serve one app: two identical
+        # apps still differ in where their objects sit in memory.
+        with_ours = http_json.demand().wants(SpanKind.SERVER)
+        for drift in (False, True) if with_ours else (False,):
             _toggle(ours, drift)
             app = FastAPI()
 
@@ -378,6 +381,7 @@ def _fastapi(pipeline: Pipeline) -> Iterator[Callable[[bool], Serve]]:
             serves[drift] = _asgi(app, loop)
             if serves[drift](1):
                 raise RuntimeError("FastAPI: the first request failed")
+        serves.setdefault(True, serves[False])
         yield serves.__getitem__
     finally:
         _toggle(ours, False)
