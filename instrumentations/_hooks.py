@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import wrapt
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 
 _logger = logging.getLogger(__name__)
@@ -93,3 +94,26 @@ class Patcher:
         while self._wrapped:
             owner, name = self._wrapped.pop()
             unwrap(owner, name)
+
+
+class PatchingInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """A ``BaseInstrumentor`` whose wraps one ``Patcher`` applies and undoes.
+
+    ``BaseInstrumentor`` is a singleton per class: ``__init__`` runs on every
+    call of the class, and must not forget what is wrapped. So the patcher is
+    made once, and subclasses set their own state once in ``_set_up``.
+    """
+
+    patcher: Patcher
+
+    def __init__(self) -> None:
+        super().__init__()
+        if "patcher" not in self.__dict__:
+            self.patcher = Patcher()
+            self._set_up()
+
+    def _set_up(self) -> None:
+        """Per-instance state beside the patcher (runs once)."""
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        self.patcher.unwrap_all()

@@ -6,9 +6,7 @@ from abc import abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
-from .._hooks import Patcher, require
+from .._hooks import PatchingInstrumentor, require
 from .inputs import Features
 from .recorder import ModelCall, ModelCallRecorder, call_quietly
 
@@ -16,7 +14,7 @@ from .recorder import ModelCall, ModelCallRecorder, call_quietly
 FeatureReader = Callable[[Any, object], "Features | None"]
 
 
-class ModelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class ModelInstrumentor(PatchingInstrumentor):
     """Subclasses name their library and wrap it in :meth:`_patch`.
 
     ``instrument(tracer_provider=..., drift_processor=...)``: spans go to the
@@ -33,13 +31,8 @@ class ModelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     scope: str
     instruments: Collection[str]
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton per class: __init__ runs on every
-        # ``SklearnInstrumentor()``, and must not forget what is wrapped.
-        super().__init__()
-        if "patcher" not in self.__dict__:
-            self.patcher = Patcher()
-            self.recorder = ModelCallRecorder(self.framework, self.scope)
+    def _set_up(self) -> None:
+        self.recorder = ModelCallRecorder(self.framework, self.scope)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.instruments
@@ -53,9 +46,6 @@ class ModelInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             kwargs.get("drift_processor"),
         )
         self._patch()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        self.patcher.unwrap_all()
 
     @abstractmethod
     def _patch(self) -> None:

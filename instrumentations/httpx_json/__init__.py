@@ -24,16 +24,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from otel_drift._internal import http_json
 
-from .._hooks import Patcher, require
+from .._hooks import PatchingInstrumentor, require
 from .body import aread_up_to, read_up_to
 from .package import _instruments
 
@@ -110,29 +107,22 @@ async def _ahandle(
     return response
 
 
-class HttpxJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class HttpxJsonShapeInstrumentor(PatchingInstrumentor):
     """Puts the shape of JSON responses on the client spans of ``httpx``."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return tuple(_instruments)
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton per class: __init__ runs on every call
-        # of the class, and must not forget what is wrapped.
-        super().__init__()
-        if "_patcher" not in self.__dict__:
-            self._patcher = Patcher()
-
     def _instrument(self, **kwargs: Any) -> None:
         # Raises ModuleNotFoundError without httpx: opentelemetry-instrument skips this one.
         require("httpx")
-        self._patcher.on_import("httpcore", self._wrap)
+        self.patcher.on_import("httpcore", self._wrap)
         http_json.wrapping(self, SpanKind.CLIENT)
 
     def _wrap(self, httpcore: Any) -> None:
-        self._patcher.wrap(httpcore.ConnectionPool, "handle_request", _handle)
-        self._patcher.wrap(httpcore.AsyncConnectionPool, "handle_async_request", _ahandle)
+        self.patcher.wrap(httpcore.ConnectionPool, "handle_request", _handle)
+        self.patcher.wrap(httpcore.AsyncConnectionPool, "handle_async_request", _ahandle)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self._patcher.unwrap_all()
+        super()._uninstrument(**kwargs)
         http_json.unwrapping(self)

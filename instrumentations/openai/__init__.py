@@ -26,9 +26,8 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from .._hooks import Patcher, Wrapper, require
+from .._hooks import PatchingInstrumentor, Wrapper, require
 from .attributes import request_attributes
 from .call import Call, Calls
 from .package import _instruments
@@ -56,12 +55,9 @@ HELPERS = (
 )
 
 
-class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    def __init__(self) -> None:
-        super().__init__()
-        if "patcher" not in self.__dict__:  # a singleton: keep what is wrapped
-            self.patcher = Patcher()
-            self.calls = Calls(None, None)
+class OpenAIInstrumentor(PatchingInstrumentor):
+    def _set_up(self) -> None:
+        self.calls = Calls(None, None)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
@@ -79,9 +75,6 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             wraps.setdefault(module, []).append((cls, "close", close))
         for module, targets in wraps.items():
             self.patcher.on_import(module, self._wrapper_for(targets))
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        self.patcher.unwrap_all()
 
     def _wrapper_for(self, targets: list[tuple[str, str, Wrapper]]) -> Callable[[ModuleType], None]:
         def apply(module: ModuleType) -> None:

@@ -21,15 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 
 from otel_drift._internal import http_json
 
-from .._hooks import Patcher, require
+from .._hooks import PatchingInstrumentor, require
 from .package import _instruments
 
 _errors = http_json.ErrorLog("the requests JSON-shape wrapper")
@@ -76,28 +73,21 @@ def _send(
     return response
 
 
-class RequestsJsonShapeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class RequestsJsonShapeInstrumentor(PatchingInstrumentor):
     """Puts the shape of JSON responses on the client spans of ``requests``."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return tuple(_instruments)
 
-    def __init__(self) -> None:
-        # BaseInstrumentor is a singleton per class: __init__ runs on every call
-        # of the class, and must not forget what is wrapped.
-        super().__init__()
-        if "_patcher" not in self.__dict__:
-            self._patcher = Patcher()
-
     def _instrument(self, **kwargs: Any) -> None:
         # Raises ModuleNotFoundError without requests: opentelemetry-instrument skips this one.
         require("requests")
-        self._patcher.on_import("requests.adapters", self._wrap)
+        self.patcher.on_import("requests.adapters", self._wrap)
         http_json.wrapping(self, SpanKind.CLIENT)
 
     def _wrap(self, adapters: Any) -> None:
-        self._patcher.wrap(adapters.HTTPAdapter, "send", _send)
+        self.patcher.wrap(adapters.HTTPAdapter, "send", _send)
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        self._patcher.unwrap_all()
+        super()._uninstrument(**kwargs)
         http_json.unwrapping(self)
