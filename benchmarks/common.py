@@ -192,11 +192,16 @@ def bootstrap(
         return Interval(value, value, value, level, 1)
     rng = random.Random(seed)
     n = len(samples)
-    stats = sorted(statistic(rng.choices(samples, k=n)) for _ in range(resamples))
+    stats = [statistic(rng.choices(samples, k=n)) for _ in range(resamples)]
+    return Interval(value, *_central(stats, level), level, n)
+
+
+def _central(stats: list[float], level: float) -> tuple[float, float]:
+    """The ends of the central ``level`` of bootstrap statistics."""
+    stats = sorted(stats)
     tail = (1.0 - level) / 2
-    low = stats[round(tail * (resamples - 1))]
-    high = stats[round((1.0 - tail) * (resamples - 1))]
-    return Interval(value, low, high, level, n)
+    last = len(stats) - 1
+    return stats[round(tail * last)], stats[round((1.0 - tail) * last)]
 
 
 def bootstrap_sum(
@@ -219,14 +224,11 @@ def bootstrap_sum(
     median = statistics.median
     value = median(first) + median(second)
     rng = random.Random(seed)
-    stats = sorted(
+    stats = [
         median(rng.choices(first, k=len(first))) + median(rng.choices(second, k=len(second)))
         for _ in range(resamples)
-    )
-    tail = (1.0 - level) / 2
-    low = stats[round(tail * (resamples - 1))]
-    high = stats[round((1.0 - tail) * (resamples - 1))]
-    return Interval(value, low, high, level, len(first))
+    ]
+    return Interval(value, *_central(stats, level), level, len(first))
 
 
 def percent_excess(more: Sequence[float], less: Sequence[float]) -> list[float]:
