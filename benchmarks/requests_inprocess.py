@@ -61,6 +61,7 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
+from otel_drift.instrumentation._web import http_json
 
 from benchmarks.common import (
     Interval,
@@ -77,7 +78,7 @@ from benchmarks.common import (
 )
 from benchmarks.servers import PATH, expectations_text
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
-from otel_drift._internal import auto, http_json
+from otel_drift._internal import auto
 from otel_drift._internal.exporters.otlp_json_file import (
     OTLPJsonFileMetricExporter,
     OTLPJsonFileSpanExporter,

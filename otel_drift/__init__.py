@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 from otel_drift.version import __version__
 
 if TYPE_CHECKING:
-    from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
-    from otel_drift._internal.feedback import FeedbackWindow, LabelFeedback
-    from otel_drift._internal.processor import DriftSpanProcessor
+    from otel_drift._internal.engine.core import DriftEngine, Violation, WindowEvaluation
+    from otel_drift._internal.engine.watch_state import WatchEvaluation
+    from otel_drift._internal.feedback.labels import FeedbackWindow, LabelFeedback
     from otel_drift._internal.settings import Settings, settings_from_env
-    from otel_drift._internal.signals import ConsoleReporter
-    from otel_drift._internal.watch_state import WatchEvaluation
+    from otel_drift._internal.signals.core import ConsoleReporter
+    from otel_drift._internal.spans.processor import DriftSpanProcessor
     from otel_drift.expectations import ExpectationsError, load_expectations, loads_expectations
 
 # Imported on first use: `opentelemetry-instrument` imports this package
@@ -25,16 +25,16 @@ if TYPE_CHECKING:
 # also where otel-drift is installed but off; numpy and the engine would add
 # ~200 ms to each start for nothing.
 _LAZY = {
-    "ConsoleReporter": "otel_drift._internal.signals",
-    "DriftEngine": "otel_drift._internal.engine",
-    "DriftSpanProcessor": "otel_drift._internal.processor",
+    "ConsoleReporter": "otel_drift._internal.signals.core",
+    "DriftEngine": "otel_drift._internal.engine.core",
+    "DriftSpanProcessor": "otel_drift._internal.spans.processor",
     "ExpectationsError": "otel_drift.expectations",
-    "FeedbackWindow": "otel_drift._internal.feedback",
-    "LabelFeedback": "otel_drift._internal.feedback",
+    "FeedbackWindow": "otel_drift._internal.feedback.labels",
+    "LabelFeedback": "otel_drift._internal.feedback.labels",
     "Settings": "otel_drift._internal.settings",
-    "Violation": "otel_drift._internal.engine",
-    "WatchEvaluation": "otel_drift._internal.watch_state",
-    "WindowEvaluation": "otel_drift._internal.engine",
+    "Violation": "otel_drift._internal.engine.core",
+    "WatchEvaluation": "otel_drift._internal.engine.watch_state",
+    "WindowEvaluation": "otel_drift._internal.engine.core",
     "load_expectations": "otel_drift.expectations",
     "loads_expectations": "otel_drift.expectations",
     "settings_from_env": "otel_drift._internal.settings",

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from otel_drift._internal.exporters.otlp_json_file import OTLPJsonFileSpanExporter
 from tests.support import Pipeline
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from otel_drift import DriftEngine, Settings, WindowEvaluation, loads_expectations
-from otel_drift._internal import engine as engine_module
+from otel_drift._internal.engine import core as engine_module
 
 FEATURES = ("f0", "f1", "f2", "f3")
 

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from otel_drift import Settings
-from otel_drift._internal.engine import Violation
-from otel_drift._internal.signals import ViolationSpans
+from otel_drift._internal.engine.core import Violation
+from otel_drift._internal.signals.core import ViolationSpans
 from tests.support import Pipeline, make_pipeline
 
 BIN_EDGES_MS = [0, 10, 25, 50, 100, 250, 1000]

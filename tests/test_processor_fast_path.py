@@ -14,8 +14,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
-from otel_drift._internal import processor as processor_module
-from otel_drift._internal.matching import EMPTY_PLAN, KIND_SLOTS, SpanMatcher
+from otel_drift._internal.spans import processor as processor_module
+from otel_drift._internal.spans.matching import EMPTY_PLAN, KIND_SLOTS, SpanMatcher
 
 EXPECTATIONS = """\
 version: 1

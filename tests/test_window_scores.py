@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from otel_drift import loads_expectations
-from otel_drift._internal.watch_state import WatchState
-from otel_drift._internal.window_scores import WindowScorer
+from otel_drift._internal.engine.watch_state import WatchState
+from otel_drift._internal.engine.window_scores import WindowScorer
 
 METHODS = ("psi", "jensen_shannon", "hellinger", "linf", "wasserstein", "ks", "chi_square")
 

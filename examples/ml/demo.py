@@ -25,7 +25,7 @@ from otel_drift.instrumentation import name_model
 from otel_drift.instrumentation.sklearn import SklearnInstrumentor
 
 from otel_drift import ConsoleReporter, DriftSpanProcessor, Settings, load_expectations
-from otel_drift._internal.cli import main as otel_drift_cli
+from otel_drift._internal.cli.main import main as otel_drift_cli
 
 HERE = Path(__file__).resolve().parent
 

@@ -24,8 +24,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
 from otel_drift._internal.auto import active_processor
-from otel_drift._internal.feedback import tracked
-from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift._internal.feedback.labels import tracked
+from otel_drift._internal.spans.processor import DriftSpanProcessor
 from otel_drift.version import __version__
 
 from . import semconv

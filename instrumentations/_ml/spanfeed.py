@@ -15,9 +15,9 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from otel_drift._internal.constraints import check_labels, check_numeric
+from otel_drift._internal.engine.constraints import check_labels, check_numeric
 from otel_drift._internal.expectations.model import Expectation, Watch
-from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift._internal.spans.processor import DriftSpanProcessor
 from otel_drift._internal.values import category_column, numeric_column, status_class
 
 _DIVISORS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}

@@ -6,7 +6,7 @@ instrumentations put around the app) ends the server span as soon as the last
 wraps ``OpenTelemetryMiddleware.__init__`` and puts a small ASGI middleware
 right inside it, around the app: it sees every message the app sends, passes
 each one on at once, unchanged, and sets ``drift.json.shape`` (see
-``otel_drift._internal.http_json``) and ``http.response.body.size`` on the
+``otel_drift.instrumentation._web.http_json``) and ``http.response.body.size`` on the
 server span just before handing on the last one, while the span still records.
 
 JSON bodies sent in several messages (``StreamingResponse``, or any response
@@ -35,8 +35,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
-from otel_drift._internal import http_json
-
+from .._web import http_json
 from .package import _instruments
 
 Message = MutableMapping[str, Any]

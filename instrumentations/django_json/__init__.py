@@ -4,7 +4,7 @@ Contrib's Django instrumentation puts its middleware first in ``MIDDLEWARE``
 and ends the server span in that middleware's ``process_response``, after
 every other middleware and the view. This wraps that ``process_response``:
 just before it runs, the response is complete and the span still records, so
-``drift.json.shape`` (see ``otel_drift._internal.http_json``) and
+``drift.json.shape`` (see ``otel_drift.instrumentation._web.http_json``) and
 ``http.response.body.size`` go on it. Works under WSGI and ASGI, whichever
 instrumentor runs first. ``StreamingHttpResponse`` and ``FileResponse``
 bodies are never read (``drift.json.skipped=streaming`` for JSON ones);
@@ -26,8 +26,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
-from otel_drift._internal import http_json
-
+from .._web import http_json
 from .package import _instruments
 
 _errors = http_json.ErrorLog("the Django JSON-shape wrapper")

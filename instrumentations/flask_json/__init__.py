@@ -2,7 +2,7 @@
 
 Wraps ``Flask.process_response``, which runs after the view and before
 contrib's Flask instrumentation ends its server span (at teardown), so the
-span still records: ``drift.json.shape`` (see ``otel_drift._internal.http_json``)
+span still records: ``drift.json.shape`` (see ``otel_drift.instrumentation._web.http_json``)
 and ``http.response.body.size``. Streamed responses are never read
 (``drift.json.skipped=streaming``); others are already whole in memory, and
 ``get_data()`` leaves them as they are. Compressed bodies are not parsed.
@@ -22,8 +22,7 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwr
 from opentelemetry.trace import SpanKind
 from wrapt import wrap_function_wrapper
 
-from otel_drift._internal import http_json
-
+from .._web import http_json
 from .package import _instruments
 
 _errors = http_json.ErrorLog("the Flask JSON-shape wrapper")

@@ -28,9 +28,8 @@ from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
-from otel_drift._internal import http_json
-
 from .._hooks import PatchingInstrumentor, require
+from .._web import http_json
 from .body import aread_up_to, read_up_to
 from .package import _instruments
 

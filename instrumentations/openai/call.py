@@ -11,7 +11,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_drift._internal.auto import active_processor
-from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift._internal.spans.processor import DriftSpanProcessor
 
 from .._ml.semconv import DRIFT_ATTRIBUTE, DRIFT_EXPECTATION, DRIFT_RULE, VIOLATION_EVENT
 from .._ml.spanfeed import matching, observe_span

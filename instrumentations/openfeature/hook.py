@@ -28,9 +28,9 @@ from openfeature.hook import Hook, HookContext, HookHints
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
+from otel_drift.instrumentation._web.http_json import ErrorLog
 
 from otel_drift._internal.auto import active_processor
-from otel_drift._internal.http_json import ErrorLog
 
 _logger = logging.getLogger(__name__)
 

@@ -24,9 +24,8 @@ from typing import Any
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 
-from otel_drift._internal import http_json
-
 from .._hooks import PatchingInstrumentor, require
+from .._web import http_json
 from .package import _instruments
 
 _errors = http_json.ErrorLog("the requests JSON-shape wrapper")

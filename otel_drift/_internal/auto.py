@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from otel_drift._internal.expectations.model import ExpectationsFile
-    from otel_drift._internal.processor import DriftSpanProcessor
+    from otel_drift._internal.spans.processor import DriftSpanProcessor
 
 _logger = logging.getLogger("otel_drift")
 
@@ -64,8 +64,8 @@ def _install(settings: Settings) -> None:
 
     from otel_drift._internal.expectations.errors import ExpectationsError  # noqa: PLC0415
     from otel_drift._internal.expectations.load import load_expectations  # noqa: PLC0415
-    from otel_drift._internal.processor import DriftSpanProcessor  # noqa: PLC0415
-    from otel_drift._internal.signals import ConsoleReporter  # noqa: PLC0415
+    from otel_drift._internal.signals.core import ConsoleReporter  # noqa: PLC0415
+    from otel_drift._internal.spans.processor import DriftSpanProcessor  # noqa: PLC0415
 
     try:
         expectations = load_expectations(settings.expectations_path)
@@ -111,7 +111,7 @@ def _drop_unwatched_body_wrappers(expectations: ExpectationsFile | None) -> None
     """Uninstrument otel-drift's HTTP body wrappers whose bodies no watch reads
     (all of them without ``expectations``)."""
     # Only when one was instrumented: its module is imported then, and not otherwise.
-    http_json = sys.modules.get("otel_drift._internal.http_json")
+    http_json = sys.modules.get("otel_drift.instrumentation._web.http_json")
     if http_json is None:
         return
     try:
@@ -133,7 +133,7 @@ def _drop_unwatched_body_wrappers(expectations: ExpectationsFile | None) -> None
 
 def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) -> None:
     """Hooks and webhook on status changes (OTEL_DRIFT_ACTIONS, OTEL_DRIFT_WEBHOOK_URL)."""
-    from otel_drift._internal.actions import dispatcher_from_env  # noqa: PLC0415
+    from otel_drift._internal.signals.actions import dispatcher_from_env  # noqa: PLC0415
 
     try:
         dispatcher = dispatcher_from_env(resource=dict(provider.resource.attributes))

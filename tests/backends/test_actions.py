@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from otel_drift._internal.actions import (
+from otel_drift._internal.cli.summary import read_evaluations
+from otel_drift._internal.engine.core import WindowEvaluation
+from otel_drift._internal.engine.watch_state import WatchEvaluation
+from otel_drift._internal.signals.actions import (
     ActionDispatcher,
     DriftTransition,
     Webhook,
     configured_webhook,
     dispatcher_from_env,
 )
-from otel_drift._internal.engine import WindowEvaluation
-from otel_drift._internal.summary import read_evaluations
-from otel_drift._internal.watch_state import WatchEvaluation
 from tests.backends.support import BIN, DEMO, free_port, http_get, traffic, wait_for
 from tests.support import EXAMPLE_FILE, ROOT
 

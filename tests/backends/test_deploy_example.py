@@ -9,11 +9,11 @@ from typing import Any
 
 import yaml
 
-import otel_drift._internal.gate  # noqa: F401 - registers the gate subcommand
-from otel_drift._internal.cli import build_parser
-from otel_drift._internal.dashboard import build_dashboard
+import otel_drift._internal.cli.gate  # noqa: F401 - registers the gate subcommand
+from otel_drift._internal.cli.dashboard import build_dashboard
+from otel_drift._internal.cli.main import build_parser
+from otel_drift._internal.cli.rules import RuleOptions, render_rules
 from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.rules import RuleOptions, render_rules
 from tests.backends.support import require_binary
 from tests.support import EXAMPLE_FILE, ROOT
 

@@ -17,15 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from otel_drift._internal import rules_promql as pq
-from otel_drift._internal.cli import main
-from otel_drift._internal.dashboard import build_dashboard
+from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.dashboard import build_dashboard
+from otel_drift._internal.cli.main import main
+from otel_drift._internal.cli.prometheus import PrometheusClient
+from otel_drift._internal.cli.rules import RuleNames
 from otel_drift._internal.detectors import evaluate
+from otel_drift._internal.engine.watch_state import OTHER_LABEL, bin_labels
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import BinnedBaseline, CategoricalBaseline
-from otel_drift._internal.gate_client import PrometheusClient
-from otel_drift._internal.rules import RuleNames
-from otel_drift._internal.watch_state import OTHER_LABEL, bin_labels
 from tests.backends.support import (
     BIN,
     Replica,

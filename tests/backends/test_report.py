@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from tests.backends.support import require_binary
 from tests.support import EXAMPLE_FILE
 from tests.test_e2e_flask import run_service

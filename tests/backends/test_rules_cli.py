@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 
 KS_FILE = """
 version: 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_drift._internal.cli import COMMANDS, main
+from otel_drift._internal.cli.main import COMMANDS, main
 
 GOOD = """\
 version: 1
@@ -90,7 +90,7 @@ def test_console_script_exit_codes(files: tuple[Path, Path]) -> None:
 def test_module_entry_point(files: tuple[Path, Path]) -> None:
     good, _ = files
     result = subprocess.run(
-        [sys.executable, "-m", "otel_drift._internal.cli", "validate", good],
+        [sys.executable, "-m", "otel_drift._internal.cli.main", "validate", good],
         capture_output=True,
         text=True,
         check=False,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from opentelemetry.trace import SpanKind
 
 from otel_drift import DriftSpanProcessor, Settings
-from otel_drift._internal.matching import MAX_CACHED_PLANS
-from otel_drift._internal.watch_state import OTHER_LABEL
+from otel_drift._internal.engine.watch_state import OTHER_LABEL
+from otel_drift._internal.spans.matching import MAX_CACHED_PLANS
 from tests.hardening.support import make_rig, rss_kib
 
 MAX_CATEGORIES = 1000

@@ -27,7 +27,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_drift import Settings
-from otel_drift._internal.engine import DriftEngine
+from otel_drift._internal.engine.core import DriftEngine
 from tests.hardening.support import BIN, Rig, make_rig, read_jsonl
 from tests.support import IN_CI
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from otel_drift import load_expectations
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from otel_drift._internal.expectations.model import BinnedBaseline, CategoricalBaseline
 from tests.ml.support import need
 

@@ -10,7 +10,7 @@ import numpy as np
 from otel_drift.instrumentation import last_model_call, name_model
 
 from otel_drift import LabelFeedback
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from tests.ml.support import drift, need
 
 

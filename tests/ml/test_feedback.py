@@ -10,7 +10,7 @@ import pytest
 from otel_drift.instrumentation import last_model_call, name_model
 
 from otel_drift import FeedbackWindow, LabelFeedback
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from otel_drift._internal.expectations.model import Feedback
 from tests.ml.support import drift, need
 

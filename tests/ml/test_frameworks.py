@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from otel_drift.instrumentation import name_model
 
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
 from tests.ml.frameworks import FRAMEWORKS, Framework, numeric_frame
 from tests.ml.support import Drift, drift, need
 

@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from otel_drift.instrumentation._web import http_json
 
-from otel_drift._internal import auto, http_json
+from otel_drift._internal import auto
 from tests.support import ROOT, Pipeline, make_pipeline
 
 WEB = ROOT / "examples" / "web"

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from otel_drift.instrumentation._web import http_json
 
-from otel_drift._internal import http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.servers import require

@@ -18,10 +18,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 
 from otel_drift import loads_expectations
-from otel_drift._internal import auto, http_json
+from otel_drift._internal import auto
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.web.support import (
     UPSTREAM_SHAPE_ONLY,

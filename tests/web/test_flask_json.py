@@ -10,9 +10,9 @@ from flask import Flask, Response, jsonify, request
 from flask.typing import ResponseReturnValue
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.trace import SpanKind
+from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 
-from otel_drift._internal import http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.support import active_pipeline, orders_response_expectation, violations

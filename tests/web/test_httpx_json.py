@@ -9,9 +9,9 @@ import httpcore
 import httpx
 import pytest
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
 
-from otel_drift._internal import http_json
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 from tests.support import Pipeline
 from tests.web.support import (

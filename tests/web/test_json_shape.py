@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from otel_drift import ExpectationsError, loads_expectations
-from otel_drift._internal.cli import main
+from otel_drift._internal.cli.main import main
+from otel_drift._internal.engine.shape_watch import shape_labels
 from otel_drift._internal.json_shape import (
     MAX_PATHS,
     REGISTRY,
@@ -18,7 +19,6 @@ from otel_drift._internal.json_shape import (
     fingerprint,
     shape_id,
 )
-from otel_drift._internal.shape_watch import shape_labels
 
 V1 = {"id": 7, "name": "a", "tags": ["x"], "address": {"city": "Lyon"}}
 

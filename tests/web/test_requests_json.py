@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.requests_json import RequestsJsonShapeInstrumentor
 
-from otel_drift._internal import http_json
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 from tests.support import Pipeline

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from otel_drift._internal import semconv as sc
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.exporters.otlp_json_file import (
     TRACES_FILE_NAME,
     attributes_dict,
     read_otlp_json,
 )
-from otel_drift._internal.signals import STATUS_NAMES
+from otel_drift._internal.signals.core import STATUS_NAMES
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from otel_drift import environment_variables as ev
-from otel_drift._internal.engine import WindowEvaluation
-from otel_drift._internal.signals import STATUS_NAMES
+from otel_drift._internal.engine.core import WindowEvaluation
+from otel_drift._internal.signals.core import STATUS_NAMES
 
 _logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from otel_drift._internal.detectors.jensen_shannon import jensen_shannon_rows
 from otel_drift._internal.detectors.linf import linf_rows
 from otel_drift._internal.detectors.psi import psi_rows
 from otel_drift._internal.detectors.wasserstein import wasserstein_rows
+from otel_drift._internal.engine.watch_state import WatchState
 from otel_drift._internal.expectations.model import BinnedBaseline
-from otel_drift._internal.watch_state import WatchState
 
 FloatArray = NDArray[np.float64]
 RowKernel = Callable[[FloatArray, FloatArray], FloatArray]

@@ -23,17 +23,17 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
-from otel_drift._internal.engine import DriftEngine
+from otel_drift._internal.engine.core import DriftEngine
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
-from otel_drift._internal.matching import EMPTY_PLAN, SpanMatcher
 from otel_drift._internal.settings import Settings
-from otel_drift._internal.signals import (
+from otel_drift._internal.signals.core import (
     DriftMetrics,
     EvaluationSpans,
     ValueHistograms,
     ViolationSpans,
 )
+from otel_drift._internal.spans.matching import EMPTY_PLAN, SpanMatcher
 
 _logger = logging.getLogger(__name__)
 

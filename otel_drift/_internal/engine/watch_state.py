@@ -235,7 +235,7 @@ class WatchState:
 
     def finish_window(self, result: DetectorResult | None) -> WatchEvaluation:
         """Judge the open window by ``result`` (from :meth:`score_window` or a
-        :class:`~otel_drift._internal.window_scores.WindowScorer`) and start the next."""
+        :class:`~otel_drift._internal.engine.window_scores.WindowScorer`) and start the next."""
         previous = self.status
         if result is not None:
             window_level = level(

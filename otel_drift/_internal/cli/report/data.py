@@ -17,16 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_drift._internal import rules_promql as pq
 from otel_drift._internal import semconv as sc
+from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.prometheus import PrometheusClient
+from otel_drift._internal.cli.summary import read_evaluations
 from otel_drift._internal.exporters.otlp_json_file import (
     METRICS_FILE_NAME,
     TRACES_FILE_NAME,
     attributes_dict,
     read_otlp_json,
 )
-from otel_drift._internal.gate_client import PrometheusClient
-from otel_drift._internal.summary import read_evaluations
 
 
 @dataclass

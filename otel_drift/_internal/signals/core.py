@@ -30,11 +30,11 @@ from opentelemetry.trace import NonRecordingSpan, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from otel_drift._internal import semconv as sc
-from otel_drift._internal.engine import DriftEngine, Violation, WindowEvaluation
+from otel_drift._internal.engine.core import DriftEngine, Violation, WindowEvaluation
+from otel_drift._internal.engine.watch_state import WatchEvaluation, WatchState
 from otel_drift._internal.expectations.model import BinnedBaseline
-from otel_drift._internal.matching import OWN_SCOPE
-from otel_drift._internal.views import value_histogram_name
-from otel_drift._internal.watch_state import WatchEvaluation, WatchState
+from otel_drift._internal.signals.views import value_histogram_name
+from otel_drift._internal.spans.matching import OWN_SCOPE
 from otel_drift.version import __version__
 
 STATUS_NAMES = ("ok", "warning", "critical")

@@ -22,15 +22,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from otel_drift._internal.baseline_model import ModelError, load_model, predict
-from otel_drift._internal.baseline_read import DataError, Source, open_source
-from otel_drift._internal.baseline_stats import (
+from otel_drift._internal.cli.baseline.model import ModelError, load_model, predict
+from otel_drift._internal.cli.baseline.read import DataError, Source, open_source
+from otel_drift._internal.cli.baseline.stats import (
     CategoryStats,
     NumericStats,
     is_categorical_output,
 )
-from otel_drift._internal.baseline_yaml import dump, watch_name
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.baseline.write import dump, watch_name
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import loads_expectations
 
@@ -303,7 +303,7 @@ def _score(
 
 
 def _label_text(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    from otel_drift._internal.baseline_stats import labels_of  # noqa: PLC0415
+    from otel_drift._internal.cli.baseline.stats import labels_of  # noqa: PLC0415
 
     return labels_of(values)
 

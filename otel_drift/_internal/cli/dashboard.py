@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from otel_drift._internal import rules_promql as pq
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli.rules import RuleNames, fleet_method
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import ExpectationsFile, Watch
-from otel_drift._internal.rules import RuleNames, fleet_method
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 _STATUS_COLORS = ("green", "yellow", "red")

@@ -43,8 +43,8 @@ from otel_drift._internal.json_shape import (
     diff,
     fingerprint,
 )
-from otel_drift._internal.matching import SPAN_KINDS
-from otel_drift._internal.processor import DriftSpanProcessor
+from otel_drift._internal.spans.matching import SPAN_KINDS
+from otel_drift._internal.spans.processor import DriftSpanProcessor
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 
 _logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from otel_drift._internal.constraints import Violations
+from otel_drift._internal.engine.constraints import Violations
 from otel_drift._internal.expectations.model import Watch
 from otel_drift._internal.json_shape import EXPECTED_LABEL, REGISTRY, ExpectedShape, diff
 

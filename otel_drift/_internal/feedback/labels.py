@@ -31,7 +31,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import Feedback
-from otel_drift._internal.feedback_store import Array, PredictionStore, SpanKey
+from otel_drift._internal.feedback.store import Array, PredictionStore, SpanKey
 
 _logger = logging.getLogger(__name__)
 

@@ -82,13 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # Subcommands in other modules register themselves on import.
-    import otel_drift._internal.baseline  # noqa: PLC0415
-    import otel_drift._internal.dashboard  # noqa: PLC0415
-    import otel_drift._internal.gate  # noqa: PLC0415
-    import otel_drift._internal.report  # noqa: PLC0415
-    import otel_drift._internal.rules  # noqa: PLC0415
-    import otel_drift._internal.shape_cli  # noqa: PLC0415
-    import otel_drift._internal.summary  # noqa: F401, PLC0415
+    import otel_drift._internal.cli.baseline.command  # noqa: PLC0415
+    import otel_drift._internal.cli.dashboard  # noqa: PLC0415
+    import otel_drift._internal.cli.gate  # noqa: PLC0415
+    import otel_drift._internal.cli.report.command  # noqa: PLC0415
+    import otel_drift._internal.cli.rules  # noqa: PLC0415
+    import otel_drift._internal.cli.shape  # noqa: PLC0415
+    import otel_drift._internal.cli.summary  # noqa: F401, PLC0415
 
     parser = build_parser()
     try:

@@ -16,19 +16,19 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
-from otel_drift._internal.expectations.errors import ExpectationsError
-from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.gate import parse_duration
-from otel_drift._internal.gate_client import PrometheusClient, PrometheusError
-from otel_drift._internal.report_data import WatchReport, from_otlp_dir, from_prometheus
-from otel_drift._internal.report_svg import (
+from otel_drift._internal.cli.gate import parse_duration
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError
+from otel_drift._internal.cli.report.data import WatchReport, from_otlp_dir, from_prometheus
+from otel_drift._internal.cli.report.svg import (
     STATUS_COLORS,
     distribution_chart,
     score_chart,
     status_strip,
 )
-from otel_drift._internal.signals import STATUS_NAMES
+from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.load import load_expectations
+from otel_drift._internal.signals.core import STATUS_NAMES
 
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #212121; max-width: 1200px; }

@@ -28,11 +28,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from opentelemetry.trace import SpanContext, StatusCode
 
-from otel_drift._internal.constraints import Violations, check_labels, check_numeric
+from otel_drift._internal.engine.constraints import Violations, check_labels, check_numeric
+from otel_drift._internal.engine.shape_watch import merge as merge_violations
+from otel_drift._internal.engine.shape_watch import shape_labels
+from otel_drift._internal.engine.watch_state import WatchEvaluation, WatchState
+from otel_drift._internal.engine.window_scores import WindowScorer
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile, Watch, Window
 from otel_drift._internal.settings import Settings
-from otel_drift._internal.shape_watch import merge as merge_violations
-from otel_drift._internal.shape_watch import shape_labels
 from otel_drift._internal.sketches import HistogramBank
 from otel_drift._internal.values import (
     NumericColumn,
@@ -40,8 +42,6 @@ from otel_drift._internal.values import (
     numeric_column,
     status_class,
 )
-from otel_drift._internal.watch_state import WatchEvaluation, WatchState
-from otel_drift._internal.window_scores import WindowScorer
 
 _logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from otel_drift._internal import rules_promql as pq
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
-from otel_drift._internal.gate_client import PrometheusClient, PrometheusError, Series
-from otel_drift._internal.signals import STATUS_NAMES
+from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError, Series
+from otel_drift._internal.signals.core import STATUS_NAMES
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*$")
 _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

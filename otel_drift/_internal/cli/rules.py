@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from otel_drift._internal import rules_promql as pq
-from otel_drift._internal.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import METHODS, ExpectationsFile

@@ -1,0 +1,1 @@
+"""``otel-drift baseline``: expectations written from reference data."""
