@@ -1,5 +1,8 @@
 """Names that users and backends see: the product's public contract, each defined once."""
 
+#: ``drift.status`` values by number: 0 ok, 1 warning, 2 critical.
+STATUS_NAMES = ("ok", "warning", "critical")
+
 # Attributes (on metrics, spans and events).
 EXPECTATION = "drift.expectation"
 ATTRIBUTE = "drift.attribute"

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from otel_drift._internal.cli import promql as pq
 from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError, Series
-from otel_drift._internal.signals.core import STATUS_NAMES
+from otel_drift._internal.semconv import STATUS_NAMES
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*$")
 _SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

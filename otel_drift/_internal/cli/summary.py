@@ -20,7 +20,7 @@ from otel_drift._internal.exporters.otlp_json_file import (
     attributes_dict,
     read_otlp_json,
 )
-from otel_drift._internal.signals.core import STATUS_NAMES
+from otel_drift._internal.semconv import STATUS_NAMES
 
 
 @dataclass(frozen=True)

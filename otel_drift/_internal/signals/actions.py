@@ -31,7 +31,7 @@ from typing import Any
 
 from otel_drift import environment_variables as ev
 from otel_drift._internal.engine.core import WindowEvaluation
-from otel_drift._internal.signals.core import STATUS_NAMES
+from otel_drift._internal.semconv import STATUS_NAMES
 
 _logger = logging.getLogger(__name__)
 

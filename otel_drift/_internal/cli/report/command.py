@@ -28,7 +28,7 @@ from otel_drift._internal.cli.report.svg import (
 )
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.signals.core import STATUS_NAMES
+from otel_drift._internal.semconv import STATUS_NAMES
 
 _STYLE = """
 body { font-family: sans-serif; margin: 24px; color: #212121; max-width: 1200px; }
