@@ -1,5 +1,9 @@
 """Names that users and backends see: the product's public contract, each defined once."""
 
+# Instrumentation scopes. Spans of these scopes are never matched by the span
+# processor: otel-drift's own instrumentations hand their values over themselves.
+OWN_SCOPE = "otel_drift"
+
 #: ``drift.status`` values by number: 0 ok, 1 warning, 2 critical.
 STATUS_NAMES = ("ok", "warning", "critical")
 

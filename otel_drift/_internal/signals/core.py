@@ -33,9 +33,8 @@ from otel_drift._internal import semconv as sc
 from otel_drift._internal.engine.core import DriftEngine, Violation, WindowEvaluation
 from otel_drift._internal.engine.watch_state import WatchEvaluation, WatchState
 from otel_drift._internal.expectations.model import BinnedBaseline
-from otel_drift._internal.semconv import STATUS_NAMES
+from otel_drift._internal.semconv import OWN_SCOPE, STATUS_NAMES
 from otel_drift._internal.signals.views import value_histogram_name
-from otel_drift._internal.spans.matching import OWN_SCOPE
 from otel_drift.version import __version__
 
 #: A string value in a violation span is shown only as a short keyed hash of

@@ -24,11 +24,11 @@ from typing import TypeGuard
 from opentelemetry.trace import SpanKind
 
 from otel_drift._internal.expectations.model import AttributeScalar, Expectation
+from otel_drift._internal.semconv import OWN_SCOPE
 
-#: Our own spans never feed the engine through the processor: evaluations and
-#: violations would loop, and otel-drift's instrumentations (scopes
-#: ``otel_drift.instrumentation.*``) hand their values to the engine directly.
-OWN_SCOPE = "otel_drift"
+# Our own spans (OWN_SCOPE) never feed the engine through the processor:
+# evaluations and violations would loop, and otel-drift's instrumentations
+# (scopes ``otel_drift.instrumentation.*``) hand their values to the engine directly.
 
 #: The expectations file's ``span_kind`` values.
 SPAN_KINDS: Mapping[str, SpanKind] = {
