@@ -75,7 +75,8 @@ class Result:
     drift_ns: Spread
     added: Spread
     on_end_ns: Spread
-    #: What the worker then does with each parked span (its plan, its values read column-wise).
+    #: What the worker then does with each parked span (its candidates, its values read
+    #: column-wise).
     match_ns: Spread
     worker_ns_per_value: Spread | None
 
@@ -138,7 +139,7 @@ def _on_end_ns(
     """``on_end`` alone, called with one finished span (the request thread's share:
     parking it), and the matching the worker then does per parked span."""
     span = _handed_span(case.route, case.kind)
-    on_end, columns_of = processor.on_end, processor._columns_of
+    on_end, columns_of = processor.on_end, processor._reader._columns_of
     handed = [span] * spans
 
     def park() -> None:
@@ -147,7 +148,7 @@ def _on_end_ns(
 
     def matching() -> None:
         # What the worker does with a pass's parked spans before it feeds the
-        # windows: plans, then the watched values read column by column.
+        # windows: the matching, then the watched values read column by column.
         columns_of(handed)
 
     parked, matched = [], []
@@ -217,7 +218,7 @@ def run(quick: bool) -> Section:
             "`DriftSpanProcessor.on_end` directly with one finished span, as the SDK hands it "
             "to processors (a `ReadableSpan` snapshot): the request thread's share, which "
             "parks the span; *matched* is what the worker then does with each parked span "
-            "before it feeds the windows (find its plan; read its values, a column per "
+            "before it feeds the windows (find its candidates; read its values, a column per "
             "watched value over all the run's spans), timed on its own; "
             "*% of SDK* relates the two together to the SDK-alone cost (without the SDK's "
             "fan-out to a second processor). The span: kind SERVER, Flask's scope, 5 attributes at "

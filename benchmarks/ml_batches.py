@@ -71,25 +71,23 @@ class _SynchronousEngine(DriftEngine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.start_worker()
-
-    def start_worker(self) -> None:
-        # Never started: shutdown() sees a thread that is not alive and skips the join.
-        if self._worker is None:
-            self._worker = threading.Thread(target=lambda: None)
+        # A thread never started: the worker starts no other, and shutdown() sees
+        # one that is not alive and skips the join.
+        self._worker.thread = threading.Thread(target=lambda: None)
 
     def wake_requested(self) -> bool:
         """Whether the engine has asked its (absent) worker to run now; forgets the request."""
-        if not self._wake.is_set():
+        wake = self._worker._wake
+        if not wake.is_set():
             return False
-        self._wake.clear()
+        wake.clear()
         return True
 
     def run_worker(self) -> None:
         """One pass of the worker thread, as it runs when woken (force_flush would also
         close the open window early, once it holds min_samples rows)."""
-        with self._lock:
-            self._pass()
+        with self._worker.lock:
+            self._worker.run_pass()
 
 
 class _Data:

@@ -78,7 +78,7 @@ from benchmarks.common import (
 )
 from benchmarks.servers import PATH, expectations_text
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
-from otel_drift._internal import auto
+from otel_drift._internal import feed
 from otel_drift._internal.exporters.otlp_json_file import (
     OTLPJsonFileMetricExporter,
     OTLPJsonFileSpanExporter,
@@ -490,7 +490,7 @@ def _measure(framework: Framework, plan: Plan, folder: Path) -> Result:
     (expectation,) = pipeline.drift.engine.expectations.expectations
     window = expectation.window.spans or 0
     block = plan.block or max(1, window // plan.requests)
-    previous, auto._active = auto._active, pipeline.drift
+    previous, feed._active = feed._active, pipeline.drift
     spans = {False: [0, 0], True: [0, 0]}  # exported spans, requests
     worker_ns: list[float] = []
     errors = 0
@@ -541,7 +541,7 @@ def _measure(framework: Framework, plan: Plan, folder: Path) -> Result:
                 for name, values in interleave(arms, block, warmup=0).items():
                     timed[name].extend(values)
     finally:
-        auto._active = previous
+        feed._active = previous
         pipeline.use(False)
     windows = len(pipeline.drift.engine.history)
     dropped = sum(pipeline.drift.engine.dropped.values())

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 from otel_drift.version import __version__
 
 if TYPE_CHECKING:
-    from otel_drift._internal.engine.core import DriftEngine, Violation, WindowEvaluation
+    from otel_drift._internal.engine.core import DriftEngine
+    from otel_drift._internal.engine.results import Violation, WindowEvaluation
     from otel_drift._internal.engine.watch_state import WatchEvaluation
     from otel_drift._internal.feedback.labels import FeedbackWindow, LabelFeedback
     from otel_drift._internal.settings import Settings, settings_from_env
-    from otel_drift._internal.signals.core import ConsoleReporter
+    from otel_drift._internal.signals.console import ConsoleReporter
     from otel_drift._internal.spans.processor import DriftSpanProcessor
     from otel_drift.expectations import ExpectationsError, load_expectations, loads_expectations
 
@@ -25,16 +26,16 @@ if TYPE_CHECKING:
 # also where otel-drift is installed but off; numpy and the engine would add
 # ~200 ms to each start for nothing.
 _LAZY = {
-    "ConsoleReporter": "otel_drift._internal.signals.core",
+    "ConsoleReporter": "otel_drift._internal.signals.console",
     "DriftEngine": "otel_drift._internal.engine.core",
     "DriftSpanProcessor": "otel_drift._internal.spans.processor",
     "ExpectationsError": "otel_drift.expectations",
     "FeedbackWindow": "otel_drift._internal.feedback.labels",
     "LabelFeedback": "otel_drift._internal.feedback.labels",
     "Settings": "otel_drift._internal.settings",
-    "Violation": "otel_drift._internal.engine.core",
+    "Violation": "otel_drift._internal.engine.results",
     "WatchEvaluation": "otel_drift._internal.engine.watch_state",
-    "WindowEvaluation": "otel_drift._internal.engine.core",
+    "WindowEvaluation": "otel_drift._internal.engine.results",
     "load_expectations": "otel_drift.expectations",
     "loads_expectations": "otel_drift.expectations",
     "settings_from_env": "otel_drift._internal.settings",
@@ -61,7 +62,7 @@ def get_engine() -> DriftEngine | None:
         if engine is not None:
             engine.observe("credit-model", {"income": incomes, "age": ages})
     """
-    from otel_drift._internal.auto import active_processor  # noqa: PLC0415
+    from otel_drift._internal.feed import active_processor  # noqa: PLC0415
 
     processor = active_processor()
     return processor.engine if processor is not None else None

@@ -14,27 +14,27 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_drift
-from otel_drift._internal import auto
+from otel_drift._internal import auto, feed
 from otel_drift._internal.settings import Settings
 from tests.support import EXAMPLE_FILE
 
 
 @pytest.fixture(autouse=True)
 def _detached() -> Iterator[None]:
-    auto._active = None
+    feed._active = None
     sigterm = signal.getsignal(signal.SIGTERM)
     yield
     signal.signal(signal.SIGTERM, sigterm)
-    if auto._active is not None:
-        auto._active.shutdown()
-    auto._active = None
+    if feed._active is not None:
+        feed._active.shutdown()
+    feed._active = None
 
 
 def test_attaches_to_the_sdk_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     provider = TracerProvider()
     monkeypatch.setattr("opentelemetry.trace.get_tracer_provider", lambda: provider)
     auto._install(Settings(expectations_path=str(EXAMPLE_FILE)))
-    processor = auto.active_processor()
+    processor = feed.active_processor()
     assert processor is not None
     assert otel_drift.get_engine() is processor.engine
     assert processor in provider._active_span_processor._span_processors
@@ -48,7 +48,7 @@ def test_invalid_file_disables_with_one_error(
     with caplog.at_level(logging.WARNING, logger="otel_drift"):
         auto.post_instrument()  # reads the environment: unset, so nothing happens
         auto._install(Settings(expectations_path=str(bad)))
-    assert auto.active_processor() is None
+    assert feed.active_processor() is None
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1
     assert "bad.yaml" in errors[0].getMessage()
@@ -61,13 +61,13 @@ def test_hook_swallows_everything(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(auto, "settings_from_env", explode)
     auto.post_instrument()  # must not raise: it would disable all auto-instrumentation
-    assert auto.active_processor() is None
+    assert feed.active_processor() is None
 
 
 def test_disabled_and_unset_attach_nothing() -> None:
     auto._install(Settings(enabled=False, expectations_path=str(EXAMPLE_FILE)))
     auto._install(Settings())
-    assert auto.active_processor() is None
+    assert feed.active_processor() is None
 
 
 SIGTERMED = """
@@ -162,7 +162,7 @@ def test_a_sigterm_handler_the_host_set_is_never_replaced() -> None:
     _install_from_main_thread()
     assert signal.getsignal(signal.SIGTERM) is host
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    assert auto._flush_on_sigterm(auto._active) is False  # type: ignore[arg-type]
+    assert auto._flush_on_sigterm(feed._active) is False  # type: ignore[arg-type]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
 
 
@@ -173,7 +173,7 @@ def test_no_sigterm_handler_when_off_or_off_the_main_thread() -> None:
         patch.setattr("opentelemetry.trace.get_tracer_provider", lambda: provider)
         auto._install(Settings(expectations_path=str(EXAMPLE_FILE), flush_on_sigterm=False))
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    processor = auto._active
+    processor = feed._active
     assert processor is not None
     installed: list[bool] = []
     thread = threading.Thread(target=lambda: installed.append(auto._flush_on_sigterm(processor)))

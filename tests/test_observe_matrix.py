@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from otel_drift import DriftEngine, Settings, WindowEvaluation, loads_expectations
-from otel_drift._internal.engine import core as engine_module
+from otel_drift._internal.engine.worker import WAKE_AT_MATRIX_VALUES
 
 FEATURES = ("f0", "f1", "f2", "f3")
 
@@ -220,7 +220,7 @@ def test_bad_matrices_are_refused_without_raising(
 
 def test_a_full_queue_drops_and_counts_the_rows() -> None:
     engine, _ = _engine(queue_size=1)
-    engine._stopped = True  # the worker never drains: the queue stays full
+    engine._worker._stopped = True  # the worker never drains: the queue stays full
     assert engine.observe_matrix("model", np.zeros((10, 4)), COLUMNS_OF)
     assert not engine.observe_matrix("model", np.zeros((7, 4)), COLUMNS_OF)
     assert engine.dropped_by_expectation() == {"model": 7}
@@ -312,7 +312,7 @@ def test_large_batches_wake_the_worker_before_its_interval() -> None:
     # The worker runs once ~2 MB of matrices are queued, not only every
     # flush interval (an hour here): their buffers come back while still cached.
     engine, _ = _engine(max_batch_rows=0)
-    rows = engine_module.WAKE_AT_MATRIX_VALUES // 4
+    rows = WAKE_AT_MATRIX_VALUES // 4
     assert engine.observe_matrix("model", np.ones((rows, 4)), COLUMNS_OF)
     deadline = time.monotonic() + 10
     f0 = next(s for s in engine.watch_states() if s.watch.name == "f0")

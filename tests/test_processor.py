@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from otel_drift import Settings
-from otel_drift._internal.engine.core import Violation
-from otel_drift._internal.signals.core import ViolationSpans
+from otel_drift._internal.engine.results import Violation
+from otel_drift._internal.signals.violation_spans import ViolationSpans
 from tests.support import Pipeline, make_pipeline
 
 BIN_EDGES_MS = [0, 10, 25, 50, 100, 250, 1000]
@@ -180,9 +180,9 @@ def test_no_worker_thread_until_the_first_span(example_text: str) -> None:
     # resource tracker) must not run a thread that wakes 5 times a second.
     pipeline = make_pipeline(example_text, Settings(flush_interval_s=0.05))
     try:
-        assert pipeline.processor.engine._worker is None
+        assert pipeline.processor.engine._worker.thread is None
         _emit(pipeline, np.array([12.0]), [200])
-        worker = pipeline.processor.engine._worker
+        worker = pipeline.processor.engine._worker.thread
         assert worker is not None and worker.is_alive()
         assert worker.name == "otel-drift-worker"
         assert pipeline.processor.force_flush()

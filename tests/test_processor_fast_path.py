@@ -1,6 +1,6 @@
-"""``on_end``'s private fast path (the pinned SDK's ``ReadableSpan`` slots, the
-plans' shortcuts) queues exactly what the public path (public properties,
-``Plan.matches`` alone) queues, span for span."""
+"""The span reader's private fast path (the pinned SDK's ``ReadableSpan`` slots,
+the candidates' shortcuts) queues exactly what the public path (public
+properties, ``Candidates.matches`` alone) queues, span for span."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
 from otel_drift._internal.spans import processor as processor_module
-from otel_drift._internal.spans.matching import EMPTY_PLAN, KIND_SLOTS, SpanMatcher
+from otel_drift._internal.spans import reader as reader_module
+from otel_drift._internal.spans.matching import KIND_SLOTS, NO_CANDIDATES, SpanMatcher
+from otel_drift._internal.spans.reader import SpanReader
 
 EXPECTATIONS = """\
 version: 1
@@ -159,8 +161,8 @@ def _queued(spans: Sequence[ReadableSpan]) -> tuple[list[tuple[object, ...]], in
     try:
         for span in spans:
             processor.on_end(span)
-        processor._match_parked()  # span by span through submit, into the queue
-        return list(processor.engine._queue), processor._errors
+        processor._reader.match_parked()  # span by span through submit, into the queue
+        return list(processor.engine._worker.queue), processor._reader.errors
     finally:
         processor.shutdown()
 
@@ -173,11 +175,11 @@ def test_private_and_public_paths_queue_the_same(monkeypatch: pytest.MonkeyPatch
     spans = [*_sdk_spans(), *_hand_made_spans()]
     assert all(type(span) is ReadableSpan for span in spans)
 
-    def public_path_used(self: DriftSpanProcessor, span: ReadableSpan) -> None:
+    def public_path_used(self: SpanReader, span: ReadableSpan) -> None:
         raise AssertionError("the private path was expected")
 
     with monkeypatch.context() as patch:
-        patch.setattr(DriftSpanProcessor, "_on_end_public", public_path_used)
+        patch.setattr(SpanReader, "_match_public", public_path_used)
         fast, fast_errors = _queued(spans)
     monkeypatch.setattr(processor_module, "_FAST_SPAN", None)
     public, public_errors = _queued(spans)
@@ -199,7 +201,7 @@ def _fed_by_drain(
     monkeypatch: pytest.MonkeyPatch,
     document: str = EXPECTATIONS,
 ) -> tuple[list[tuple[int, object, tuple[object, ...]]], list[tuple[object, ...]], int]:
-    """What the worker's ``_drain`` feeds (as rows), what it queues, and its errors."""
+    """What the reader's ``drain`` feeds (as rows), what it queues, and its errors."""
     processor = _processor(document)
     fed: list[tuple[int, object, tuple[object, ...]]] = []
 
@@ -211,8 +213,8 @@ def _fed_by_drain(
     try:
         for span in spans:
             processor.on_end(span)
-        processor._drain()
-        return fed, list(processor.engine._queue), processor._errors
+        processor._reader.drain()
+        return fed, list(processor.engine._worker.queue), processor._reader.errors
     finally:
         processor.shutdown()
 
@@ -279,44 +281,49 @@ def test_spans_of_other_classes_take_the_public_path() -> None:
 def test_a_changed_span_layout_turns_the_private_path_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert processor_module._private_layout_holds()
+    assert reader_module.private_layout_holds()
 
     class Renamed(ReadableSpan):
         @property
         def name(self) -> str:
             return "other"
 
-    monkeypatch.setattr(processor_module, "ReadableSpan", Renamed)
-    assert not processor_module._private_layout_holds()
+    monkeypatch.setattr(reader_module, "ReadableSpan", Renamed)
+    assert not reader_module.private_layout_holds()
 
 
-def test_plans_are_cached_once_per_name_kind_and_scope() -> None:
+def test_candidates_are_cached_once_per_name_kind_and_scope() -> None:
     matcher = SpanMatcher(loads_expectations(EXPECTATIONS, path="<x>.yaml").expectations)
-    plan = matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK))
-    assert plan.key is None  # several keyed attributes: Plan.matches decides
-    assert matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK)) is plan
+    candidates = matcher.candidates_for(("GET /checkout", SpanKind.SERVER, FLASK))
+    assert candidates.key is None  # several keyed attributes: Candidates.matches decides
+    assert matcher.candidates_for(("GET /checkout", SpanKind.SERVER, FLASK)) is candidates
     slots = matcher.index[FLASK]["GET /checkout"]
-    assert len(slots) == KIND_SLOTS and slots[SpanKind.SERVER.value] is plan
-    assert matcher.plan_for(("x", SpanKind.SERVER, "otel_drift.instrumentation.x")) is EMPTY_PLAN
-    # Not a SpanKind: planned (matching kind-less expectations only), never indexed.
-    odd = matcher.plan_for(("work", "server", FLASK))  # type: ignore[arg-type]
-    assert odd is not EMPTY_PLAN and "work" not in matcher.index[FLASK]
-    assert len(matcher.plans) == 3
+    assert len(slots) == KIND_SLOTS and slots[SpanKind.SERVER.value] is candidates
+    own = ("x", SpanKind.SERVER, "otel_drift.instrumentation.x")
+    assert matcher.candidates_for(own) is NO_CANDIDATES
+    # Not a SpanKind: found (matching kind-less expectations only), never indexed.
+    odd = matcher.candidates_for(("work", "server", FLASK))  # type: ignore[arg-type]
+    assert odd is not NO_CANDIDATES and "work" not in matcher.index[FLASK]
+    assert len(matcher.candidates) == 3
 
 
 def test_one_attribute_alone_decides_where_it_can() -> None:
     document = EXPECTATIONS.split("  - name: checkout-post", maxsplit=1)[0]
     matcher = SpanMatcher(loads_expectations(document, path="<x>.yaml").expectations)
-    plan = matcher.plan_for(("GET /checkout", SpanKind.SERVER, FLASK))
-    assert (plan.key, dict(plan.direct), plan.always) == ("http.route", {"/checkout": (0,)}, None)
-    assert matcher.plan_for(("GET /checkout", SpanKind.CLIENT, FLASK)) is EMPTY_PLAN
+    found = matcher.candidates_for(("GET /checkout", SpanKind.SERVER, FLASK))
+    assert (found.key, dict(found.direct), found.always) == (
+        "http.route",
+        {"/checkout": (0,)},
+        None,
+    )
+    assert matcher.candidates_for(("GET /checkout", SpanKind.CLIENT, FLASK)) is NO_CANDIDATES
     # An integer written as a string, or a residual condition: no shortcut.
     for extra in ('{http.status_code: "500"}', "{http.route: /a, http.method: GET}"):
         text = f"{document}  - name: more\n    match: {{attributes: {extra}}}\n" + (
             "    watch: {v: {attribute: x, constraints: {min: 0}}}\n"
         )
         other = SpanMatcher(loads_expectations(text, path="<x>.yaml").expectations)
-        assert other.plan_for(("GET /checkout", SpanKind.INTERNAL, FLASK)).key is None
+        assert other.candidates_for(("GET /checkout", SpanKind.INTERNAL, FLASK)).key is None
     everything = SpanMatcher(
         loads_expectations(
             "version: 1\nexpectations:\n  - name: all\n    match: {}\n"
@@ -324,7 +331,7 @@ def test_one_attribute_alone_decides_where_it_can() -> None:
             path="<x>.yaml",
         ).expectations
     )
-    assert everything.plan_for(("x", SpanKind.SERVER, FLASK)).always == (0,)
+    assert everything.candidates_for(("x", SpanKind.SERVER, FLASK)).always == (0,)
 
 
 def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
@@ -342,18 +349,18 @@ def test_spans_of_a_kind_no_expectation_matches_are_not_parked(
         parked = list(processor._ended)
         assert parked and all(span.kind is SpanKind.SERVER for span in parked)
         assert len(parked) == sum(span.kind is SpanKind.SERVER for span in spans)
-        processor._match_parked()
-        fast = list(processor.engine._queue)
+        processor._reader.match_parked()
+        fast = list(processor.engine._worker.queue)
     finally:
         processor.shutdown()
-    # The public path parks every span and leaves the kind to the plans: the same queue.
+    # The public path parks every span and leaves the kind to the matcher: the same queue.
     monkeypatch.setattr(processor_module, "_FAST_SPAN", None)
     public = _processor(server_only)
     try:
         for span in spans:
             public.on_end(span)
         assert len(public._ended) == len(spans)
-        public._match_parked()
-        assert fast and list(public.engine._queue) == fast
+        public._reader.match_parked()
+        assert fast and list(public.engine._worker.queue) == fast
     finally:
         public.shutdown()

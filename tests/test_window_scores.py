@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 
 from otel_drift import loads_expectations
+from otel_drift._internal import detectors
 from otel_drift._internal.engine.watch_state import WatchState
 from otel_drift._internal.engine.window_scores import WindowScorer
 
-METHODS = ("psi", "jensen_shannon", "hellinger", "linf", "wasserstein", "ks", "chi_square")
+#: Every registered method that scores numeric windows one at a time: the
+#: stacked ones must agree with it, the others pass through.
+METHODS = tuple(
+    name for name, method in detectors.METHODS.items() if method.numeric and method.score
+)
 
 
 def _expectations(widths: list[int]) -> str:

@@ -3,7 +3,7 @@
 Each instrumentation owns a :class:`ModelCallRecorder`. ``call`` runs the
 wrapped function inside a span of the instrumentation's scope
 (``otel_drift.instrumentation.<name>``, which the span processor skips: the
-values reach the engine here, whole, through ``engine.observe``). Rows that
+values reach the engine here, whole, through ``feed.observe``). Rows that
 break a hard constraint are counted, vectorized, and put on the span as
 ``drift.violation`` events before it ends: the processor could not add them
 to a finished span.
@@ -18,22 +18,24 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from otel_drift._internal.auto import active_processor
+from otel_drift._internal import feed
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.feedback.labels import tracked
-from otel_drift._internal.spans.processor import DriftSpanProcessor
 from otel_drift.version import __version__
 
-from . import semconv
 from .columns import for_engine, missing_mask, violation_counts
 from .inputs import Array, Features
 from .naming import model_identity
 from .outputs import prediction_array, prediction_column
-from .plans import ExpectationPlan, WatchPlan, plan_for
+from .watches import ModelWatch, ModelWatches, model_watches
+
+if TYPE_CHECKING:
+    from otel_drift import DriftSpanProcessor
 
 _logger = logging.getLogger(__name__)
 
@@ -49,8 +51,8 @@ _LAST_CALL: ContextVar[tuple[int, int] | None] = ContextVar(
     "otel_drift_last_model_call", default=None
 )
 
-#: Distinct (model, operation) plans remembered per recorder.
-MAX_CACHED_PLANS = 1024
+#: Distinct (model, operation) watch sets, and input layouts, remembered per recorder.
+MAX_CACHED = 1024
 
 
 def in_model_call() -> bool:
@@ -103,15 +105,15 @@ class ModelCallRecorder:
         self.scope = scope
         self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
         self._processor = drift_processor
-        self._plans: dict[tuple[str, str, str | None], tuple[ExpectationPlan, ...]] = {}
-        self._plans_of: DriftSpanProcessor | None = None
-        self._matrix_plans: dict[
-            tuple[str, tuple[str, ...] | None, int], tuple[dict[str, int], tuple[WatchPlan, ...]]
+        self._watches: dict[tuple[str, str, str | None], tuple[ModelWatches, ...]] = {}
+        self._watches_of: DriftSpanProcessor | None = None
+        self._layouts: dict[
+            tuple[str, tuple[str, ...] | None, int], tuple[dict[str, int], tuple[ModelWatch, ...]]
         ] = {}
         self.errors = 0
 
     def processor(self) -> DriftSpanProcessor | None:
-        return self._processor if self._processor is not None else active_processor()
+        return self._processor if self._processor is not None else feed.active_processor()
 
     # -- the call --------------------------------------------------------------
 
@@ -140,12 +142,12 @@ class ModelCallRecorder:
         try:
             name, version = model_identity(call.model, call.default_name)
             attributes: dict[str, Any] = {
-                semconv.ML_MODEL_NAME: name,
-                semconv.ML_FRAMEWORK: self.framework,
-                semconv.ML_OPERATION: call.operation,
+                sc.ML_MODEL_NAME: name,
+                sc.ML_FRAMEWORK: self.framework,
+                sc.ML_OPERATION: call.operation,
             }
             if version is not None:
-                attributes[semconv.ML_MODEL_VERSION] = version
+                attributes[sc.ML_MODEL_VERSION] = version
             span_name = f"{call.operation} {name}"
         except Exception:
             self._error("preparing a model span")
@@ -180,12 +182,12 @@ class ModelCallRecorder:
             else (int(prediction.shape[0]) if prediction is not None else None)
         )
         if rows is not None:
-            span.set_attribute(semconv.ML_BATCH_SIZE, rows)
+            span.set_attribute(sc.ML_BATCH_SIZE, rows)
         if features is not None:
-            span.set_attribute(semconv.ML_FEATURES, features.width)
+            span.set_attribute(sc.ML_FEATURES, features.width)
             if features.is_sparse:
-                span.set_attribute(semconv.ML_INPUT_SPARSE, True)
-        feedback = tracked(str(attributes[semconv.ML_MODEL_NAME]))
+                span.set_attribute(sc.ML_INPUT_SPARSE, True)
+        feedback = tracked(str(attributes[sc.ML_MODEL_NAME]))
         if feedback is not None and prediction is not None:
             context = span.get_span_context()
             column = prediction_column(prediction, None)
@@ -195,39 +197,37 @@ class ModelCallRecorder:
         if processor is None or rows is None or rows == 0:
             return
         matrix = features.numeric_matrix() if features is not None else None
-        for plan in self._plans_for(processor, span_name, attributes):
+        for fed in self._watches_for(processor, span_name, attributes):
             columns: dict[str, Any] = {}
             # Features read straight from a numeric input matrix: the engine copies
             # the matrix once and bins its columns in one pass (observe_matrix).
             columns_of: dict[str, int] = {}
-            checked = plan.watches
+            checked = fed.watches
             if matrix is not None and features is not None:
-                columns_of, checked = self._matrix_plan(plan, features)
+                columns_of, checked = self._layout(fed, features)
             for watch in checked:
                 column = _column(watch, features, prediction)
                 broken = violation_counts(watch.constraints, column, rows)
                 for rule, count in broken.items():
                     span.add_event(
-                        semconv.VIOLATION_EVENT,
+                        sc.VIOLATION_EVENT,
                         {
-                            semconv.DRIFT_EXPECTATION: plan.expectation,
-                            semconv.DRIFT_ATTRIBUTE: watch.name,
-                            semconv.DRIFT_RULE: rule,
-                            semconv.DRIFT_VIOLATIONS: count,
+                            sc.EXPECTATION: fed.expectation,
+                            sc.ATTRIBUTE: watch.name,
+                            sc.RULE: rule,
+                            sc.VIOLATIONS: count,
                         },
                     )
                 if column is not None and watch.name not in columns_of:
                     columns[watch.name] = for_engine(column)
             if columns_of and matrix is not None:
-                processor.engine.observe_matrix(
-                    plan.expectation, matrix, columns_of, columns=columns
-                )
+                feed.observe_matrix(processor, fed.expectation, matrix, columns_of, columns=columns)
             else:
-                processor.engine.observe(plan.expectation, columns, rows=rows)
+                feed.observe(processor, fed.expectation, columns, rows=rows)
 
-    def _matrix_plan(
-        self, plan: ExpectationPlan, features: Features
-    ) -> tuple[dict[str, int], tuple[WatchPlan, ...]]:
+    def _layout(
+        self, fed: ModelWatches, features: Features
+    ) -> tuple[dict[str, int], tuple[ModelWatch, ...]]:
         """(matrix column of each feature watch found in the matrix, the watches to
         read and check per call), per input layout.
 
@@ -235,12 +235,12 @@ class ModelCallRecorder:
         the span) and every watch not read from the matrix. The mapping is the
         same object call after call, so the engine's layout cache finds it at once.
         """
-        key = (plan.expectation, features.names, features.width)
-        found = self._matrix_plans.get(key)
+        key = (fed.expectation, features.names, features.width)
+        found = self._layouts.get(key)
         if found is None:
             columns_of: dict[str, int] = {}
-            checked: list[WatchPlan] = []
-            for watch in plan.watches:
+            checked: list[ModelWatch] = []
+            for watch in fed.watches:
                 position = (
                     features.position(watch.feature)
                     if watch.role == "feature" and watch.feature is not None
@@ -250,33 +250,33 @@ class ModelCallRecorder:
                     columns_of[watch.name] = position
                 if position is None or not watch.constraints.empty:
                     checked.append(watch)
-            if len(self._matrix_plans) >= MAX_CACHED_PLANS:
-                self._matrix_plans.clear()
-            found = self._matrix_plans[key] = (columns_of, tuple(checked))
+            if len(self._layouts) >= MAX_CACHED:
+                self._layouts.clear()
+            found = self._layouts[key] = (columns_of, tuple(checked))
         return found
 
-    def _plans_for(
+    def _watches_for(
         self, processor: DriftSpanProcessor, span_name: str, attributes: Mapping[str, Any]
-    ) -> tuple[ExpectationPlan, ...]:
-        if processor is not self._plans_of:
-            self._plans.clear()
-            self._matrix_plans.clear()
-            self._plans_of = processor
+    ) -> tuple[ModelWatches, ...]:
+        if processor is not self._watches_of:
+            self._watches.clear()
+            self._layouts.clear()
+            self._watches_of = processor
         key = (
             span_name,
-            str(attributes.get(semconv.ML_MODEL_NAME)),
-            attributes.get(semconv.ML_MODEL_VERSION),
+            str(attributes.get(sc.ML_MODEL_NAME)),
+            attributes.get(sc.ML_MODEL_VERSION),
         )
-        plans = self._plans.get(key)
-        if plans is None:
-            names = processor.expectations_for(span_name, SpanKind.INTERNAL, self.scope, attributes)
-            expectations = processor.engine.expectations.expectations
-            index = processor.engine.index
-            plans = tuple(plan_for(expectations[index[name]]) for name in names)
-            if len(self._plans) >= MAX_CACHED_PLANS:
-                self._plans.clear()
-            self._plans[key] = plans
-        return plans
+        found = self._watches.get(key)
+        if found is None:
+            expectations = feed.expectations_for(
+                processor, span_name, SpanKind.INTERNAL, self.scope, attributes
+            )
+            found = tuple(model_watches(expectation) for expectation in expectations)
+            if len(self._watches) >= MAX_CACHED:
+                self._watches.clear()
+            self._watches[key] = found
+        return found
 
     def _error(self, where: str) -> None:
         self.errors += 1
@@ -285,7 +285,7 @@ class ModelCallRecorder:
             _logger.exception("otel-drift: internal error %s (#%d)", where, self.errors)
 
 
-def _column(watch: WatchPlan, features: Features | None, prediction: Array | None) -> Array | None:
+def _column(watch: ModelWatch, features: Features | None, prediction: Array | None) -> Array | None:
     if watch.role == "prediction":
         return prediction_column(prediction, watch.output) if prediction is not None else None
     if features is None or watch.feature is None:

@@ -14,7 +14,9 @@ read are marked ``drift.json.skipped`` (``streaming``, ``too_large``,
 
 Bodies are read only for what the attached processor's expectations watch
 (:func:`demand`): with no processor, or none of its watches reading a body's
-shape or size, the wrappers return at once and no body is touched.
+shape or size, the wrappers return at once and no body is touched. Once the
+processor is attached (or otel-drift stays off), the wrappers of span kinds
+no watch reads are uninstrumented altogether (:func:`drop_unwatched`).
 
 Never raises: every error is logged (rate-limited) and the call goes on.
 """
@@ -27,14 +29,15 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from otel_drift._internal import feed
 from otel_drift._internal import semconv as sc
-from otel_drift._internal.auto import active_processor
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE, ExpectationsFile
 from otel_drift._internal.json_shape import (
     REGISTRY,
@@ -43,20 +46,14 @@ from otel_drift._internal.json_shape import (
     diff,
     fingerprint,
 )
-from otel_drift._internal.spans.matching import SPAN_KINDS
-from otel_drift._internal.spans.processor import DriftSpanProcessor
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
+
+if TYPE_CHECKING:
+    from otel_drift import DriftSpanProcessor
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 1 << 20
-
-SHAPE_MISSING = JSON_SHAPE_ATTRIBUTE + ".missing"
-SHAPE_ADDED = JSON_SHAPE_ATTRIBUTE + ".added"
-SHAPE_CHANGED = JSON_SHAPE_ATTRIBUTE + ".type_changed"
-SKIPPED = "drift.json.skipped"
-MISMATCH_EVENT = "drift.json.shape.mismatch"
-PATHS = "drift.json.paths"
 
 #: Body sizes in bytes (semconv names). Contrib 0.66b1 puts no body sizes on
 #: client or server spans, in either semconv mode; these wrappers add them when
@@ -140,7 +137,7 @@ class BodyDemand:
         sizes: set[SpanKind] = set()
         for expectation in expectations.expectations:
             kind = expectation.match.span_kind
-            kinds = _BODY_KINDS if kind is None else {SPAN_KINDS[kind]} & _BODY_KINDS
+            kinds = _BODY_KINDS if kind is None else {feed.SPAN_KINDS[kind]} & _BODY_KINDS
             for watch in expectation.watch:
                 read = set(watch.source.attributes)
                 if watch.shape is not None or JSON_SHAPE_ATTRIBUTE in read:
@@ -159,11 +156,11 @@ _demand_cache: tuple[DriftSpanProcessor | None, BodyDemand] = (None, _NO_DEMAND)
 def demand() -> BodyDemand:
     """What the attached processor's expectations read from HTTP bodies (nothing: no processor)."""
     global _demand_cache  # noqa: PLW0603 - a one-entry cache keyed by the processor
-    processor = active_processor()
+    processor = feed.active_processor()
     cached_for, found = _demand_cache
     if processor is cached_for:
         return found
-    found = _NO_DEMAND if processor is None else BodyDemand.of(processor.engine.expectations)
+    found = _NO_DEMAND if processor is None else BodyDemand.of(feed.expectations_of(processor))
     _demand_cache = (processor, found)
     return found
 
@@ -194,6 +191,26 @@ def drop_unwatched(wanted: BodyDemand) -> list[str]:
             instrumentor.uninstrument()  # type: ignore[attr-defined]
             dropped.append(type(instrumentor).__name__)
     return dropped
+
+
+def _drop_on_attach(expectations: ExpectationsFile | None) -> None:
+    """Uninstrument the wrappers whose bodies no watch of ``expectations`` reads
+    (all of them when otel-drift stays off). Never raises."""
+    try:
+        dropped = drop_unwatched(
+            BodyDemand() if expectations is None else BodyDemand.of(expectations)
+        )
+    except Exception:
+        _logger.exception("otel-drift: could not remove the unused HTTP body wrappers")
+        return
+    if dropped:
+        _logger.debug(
+            "otel-drift: no watch reads what %s read from HTTP bodies; uninstrumented",
+            ", ".join(dropped),
+        )
+
+
+feed.on_attach(_drop_on_attach)
 
 
 def shapes_wanted(span: ReadableSpan) -> bool:
@@ -240,7 +257,9 @@ def server_span() -> ReadableSpan | None:
 def _skip_counter() -> metrics.Counter:
     meter = metrics.get_meter("otel_drift.instrumentation.http_json")
     return meter.create_counter(
-        SKIPPED, unit="{body}", description="JSON bodies whose shape was not taken, by reason"
+        sc.JSON_SKIPPED,
+        unit="{body}",
+        description="JSON bodies whose shape was not taken, by reason",
     )
 
 
@@ -261,8 +280,8 @@ def skip(span: trace.Span, reason: str) -> None:
     """Mark and count a body whose shape is watched but was not taken."""
     if getattr(span, "kind", None) not in demand().shapes:
         return
-    span.set_attribute(SKIPPED, reason)
-    _skip_counter().add(1, {"drift.reason": reason})
+    span.set_attribute(sc.JSON_SKIPPED, reason)
+    _skip_counter().add(1, {sc.REASON: reason})
 
 
 def record_body(span: ReadableSpan, body: bytes | str) -> None:
@@ -282,19 +301,20 @@ def record_document(span: ReadableSpan, document: object) -> None:
     ident = REGISTRY.remember(shape)
     writable: trace.Span = span  # type: ignore[assignment]
     writable.set_attribute(JSON_SHAPE_ATTRIBUTE, ident)
-    processor = active_processor()
+    processor = feed.active_processor()
     if processor is None:
         return
     attributes = {**(span.attributes or {}), JSON_SHAPE_ATTRIBUTE: ident}
     scope = span.instrumentation_scope
-    names = processor.expectations_for(
-        span.name, span.kind, scope.name if scope is not None else "", attributes
+    expectations = feed.expectations_for(
+        processor, span.name, span.kind, scope.name if scope is not None else "", attributes
     )
     missing: set[str] = set()
     added: set[str] = set()
     changed: set[str] = set()
     shapes = _shape_watches(processor)
-    for name in names:
+    for expectation in expectations:
+        name = expectation.name
         for watch_name, expected in shapes.get(name, ()):
             found = _diff(expected, ident, shape)
             if not found:
@@ -308,17 +328,17 @@ def record_document(span: ReadableSpan, document: object) -> None:
                 sc.RULE: list(found.rules()),
             }
             for key, paths in (
-                (SHAPE_MISSING, found.missing),
-                (SHAPE_ADDED, found.added),
-                (SHAPE_CHANGED, found.changed),
+                (sc.JSON_SHAPE_MISSING, found.missing),
+                (sc.JSON_SHAPE_ADDED, found.added),
+                (sc.JSON_SHAPE_CHANGED, found.changed),
             ):
                 if paths:
                     event[key] = list(paths)
-            writable.add_event(MISMATCH_EVENT, event)
+            writable.add_event(sc.JSON_SHAPE_MISMATCH_EVENT, event)
     for key, paths_set in (
-        (SHAPE_MISSING, missing),
-        (SHAPE_ADDED, added),
-        (SHAPE_CHANGED, changed),
+        (sc.JSON_SHAPE_MISSING, missing),
+        (sc.JSON_SHAPE_ADDED, added),
+        (sc.JSON_SHAPE_CHANGED, changed),
     ):
         if paths_set:
             writable.set_attribute(key, sorted(paths_set))
@@ -340,7 +360,7 @@ def _shape_watches(
             expectation.name: [
                 (watch.name, watch.shape) for watch in expectation.watch if watch.shape is not None
             ]
-            for expectation in processor.engine.expectations.expectations
+            for expectation in feed.expectations_of(processor).expectations
         }
         _watch_cache.clear()
         _watch_cache[key] = found

@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from otel_drift._internal.auto import active_processor
-from otel_drift._internal.spans.processor import DriftSpanProcessor
+from otel_drift._internal import feed
+from otel_drift._internal import semconv as sc
 
-from .._ml.semconv import DRIFT_ATTRIBUTE, DRIFT_EXPECTATION, DRIFT_RULE, VIOLATION_EVENT
-from .._ml.spanfeed import matching, observe_span
 from .attributes import REQUEST_MODEL, TIME_TO_FIRST_CHUNK, ResponseState
+
+if TYPE_CHECKING:
+    from otel_drift import DriftSpanProcessor
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class Calls:
             _logger.exception("otel-drift: internal error %s (#%d)", where, self.errors)
 
     def processor(self) -> DriftSpanProcessor | None:
-        return self._processor if self._processor is not None else active_processor()
+        return self._processor if self._processor is not None else feed.active_processor()
 
 
 class Call:
@@ -94,16 +95,20 @@ class Call:
         processor = self.calls.processor()
         if processor is None:
             return
-        expectations = matching(processor, self.name, SpanKind.CLIENT, SCOPE, self.attributes)
+        expectations = feed.expectations_for(
+            processor, self.name, SpanKind.CLIENT, SCOPE, self.attributes
+        )
         if not expectations:
             return
         status = StatusCode.ERROR if error is not None else StatusCode.UNSET
-        for finding in observe_span(processor, expectations, self.attributes, duration_ns, status):
+        for broken in feed.observe_span(
+            processor, expectations, self.attributes, duration_ns, status
+        ):
             self.span.add_event(
-                VIOLATION_EVENT,
+                sc.VIOLATION_EVENT,
                 {
-                    DRIFT_EXPECTATION: finding.expectation,
-                    DRIFT_ATTRIBUTE: finding.watch,
-                    DRIFT_RULE: finding.rule,
+                    sc.EXPECTATION: broken.expectation,
+                    sc.ATTRIBUTE: broken.watch,
+                    sc.RULE: broken.rule,
                 },
             )

@@ -28,9 +28,10 @@ from openfeature.hook import Hook, HookContext, HookHints
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
-from otel_drift.instrumentation._web.http_json import ErrorLog
 
-from otel_drift._internal.auto import active_processor
+from otel_drift._internal import feed
+
+from .._web.http_json import ErrorLog
 
 _logger = logging.getLogger(__name__)
 
@@ -91,13 +92,14 @@ class DriftFlagHook(Hook):
 
 
 def _observe(attributes: dict[str, AttributeValue]) -> None:
-    processor = active_processor()
+    processor = feed.active_processor()
     if processor is None:
         return
-    names = processor.expectations_for(EVENT_NAME, SpanKind.INTERNAL, SCOPE, attributes)
-    if not names:
+    expectations = feed.expectations_for(
+        processor, EVENT_NAME, SpanKind.INTERNAL, SCOPE, attributes
+    )
+    if not expectations:
         return
-    columns = {key: [value] for key, value in attributes.items()}
-    engine = processor.engine
-    for name in names:
-        engine.observe(name, columns, rows=1)
+    columns: dict[str, list[object]] = {key: [value] for key, value in attributes.items()}
+    for expectation in expectations:
+        feed.observe(processor, expectation.name, columns, rows=1)

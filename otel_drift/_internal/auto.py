@@ -10,26 +10,18 @@ from __future__ import annotations
 
 import atexit
 import logging
-import sys
 from typing import TYPE_CHECKING
 
 from otel_drift import environment_variables as ev
+from otel_drift._internal import feed
 from otel_drift._internal.settings import Settings, settings_from_env
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
-    from otel_drift._internal.expectations.model import ExpectationsFile
     from otel_drift._internal.spans.processor import DriftSpanProcessor
 
 _logger = logging.getLogger("otel_drift")
-
-_active: DriftSpanProcessor | None = None
-
-
-def active_processor() -> DriftSpanProcessor | None:
-    """The processor attached by ``opentelemetry-instrument``, if any."""
-    return _active
 
 
 def post_instrument(**_kwargs: object) -> None:
@@ -41,21 +33,20 @@ def post_instrument(**_kwargs: object) -> None:
             "otel-drift: could not start; drift detection is off "
             "(the application and the rest of OpenTelemetry keep running)"
         )
-    if _active is None:
-        # Off (disabled, no or an invalid expectations file): no body is read, and
-        # wrappers left in place would still cost every request a call.
-        _drop_unwatched_body_wrappers(None)
+    if feed.active_processor() is None:
+        # Off (disabled, no or an invalid expectations file): instrumentations that
+        # read only for a watch (the HTTP body wrappers) take themselves out.
+        feed.stay_off()
 
 
 def _install(settings: Settings) -> None:
-    global _active  # noqa: PLW0603 - one processor per process, by design
     if not settings.enabled:
         _logger.debug("otel-drift: %s=false, not attaching", ev.OTEL_DRIFT_ENABLED)
         return
     if settings.expectations_path is None:
         _logger.debug("otel-drift: %s is not set, not attaching", ev.OTEL_DRIFT_EXPECTATIONS)
         return
-    if _active is not None:
+    if feed.active_processor() is not None:
         return
     # Imported only now: with otel-drift installed but off, numpy and the
     # engine stay out of the host's start-up.
@@ -64,7 +55,7 @@ def _install(settings: Settings) -> None:
 
     from otel_drift._internal.expectations.errors import ExpectationsError  # noqa: PLC0415
     from otel_drift._internal.expectations.load import load_expectations  # noqa: PLC0415
-    from otel_drift._internal.signals.core import ConsoleReporter  # noqa: PLC0415
+    from otel_drift._internal.signals.console import ConsoleReporter  # noqa: PLC0415
     from otel_drift._internal.spans.processor import DriftSpanProcessor  # noqa: PLC0415
 
     try:
@@ -96,8 +87,7 @@ def _install(settings: Settings) -> None:
     # atexit runs handlers last-registered first: this evaluates the last
     # window before the SDK providers (registered earlier) flush and close.
     atexit.register(processor.shutdown)
-    _active = processor
-    _drop_unwatched_body_wrappers(expectations)
+    feed.attach(processor, expectations)
     if settings.flush_on_sigterm:
         _flush_on_sigterm(processor)
     _logger.info(
@@ -105,30 +95,6 @@ def _install(settings: Settings) -> None:
         len(expectations.expectations),
         settings.expectations_path,
     )
-
-
-def _drop_unwatched_body_wrappers(expectations: ExpectationsFile | None) -> None:
-    """Uninstrument otel-drift's HTTP body wrappers whose bodies no watch reads
-    (all of them without ``expectations``)."""
-    # Only when one was instrumented: its module is imported then, and not otherwise.
-    http_json = sys.modules.get("otel_drift.instrumentation._web.http_json")
-    if http_json is None:
-        return
-    try:
-        wanted = (
-            http_json.BodyDemand()
-            if expectations is None
-            else http_json.BodyDemand.of(expectations)
-        )
-        dropped = http_json.drop_unwatched(wanted)
-    except Exception:
-        _logger.exception("otel-drift: could not remove the unused HTTP body wrappers")
-        return
-    if dropped:
-        _logger.debug(
-            "otel-drift: no watch reads what %s read from HTTP bodies; uninstrumented",
-            ", ".join(dropped),
-        )
 
 
 def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) -> None:

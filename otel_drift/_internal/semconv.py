@@ -40,3 +40,49 @@ METRIC_DROPPED = "drift.dropped"
 METRIC_SAMPLED_OUT = "drift.sampled_out"
 METRIC_BIN_COUNT = "drift.bin.count"
 METRIC_BASELINE_FRACTION = "drift.baseline.fraction"
+
+# Names built per watched value, and the webhook's event (signals/).
+#: Evaluation span attributes ``drift.watch.<watch>.{status,method,samples,score,p_value}``.
+WATCH_PREFIX = "drift.watch."
+#: Opt-in value histograms ``drift.value.<expectation>.<watch>``.
+VALUE_HISTOGRAM_PREFIX = "drift.value."
+#: The ``event`` field of a drift action's JSON (webhook body, ``DriftTransition.to_json``).
+STATUS_CHANGED_EVENT = "drift.status_changed"
+
+# otel-drift's own instrumentations: on the spans they make (model and LLM
+# calls) or add to (contrib's HTTP client and server spans).
+#: Event on a model or LLM call's span per (expectation, watched value, rule)
+#: it broke; attributes EXPECTATION, ATTRIBUTE, RULE and, on a model call, VIOLATIONS.
+VIOLATION_EVENT = "drift.violation"
+#: How many rows of a model call broke the rule.
+VIOLATIONS = "drift.violations"
+#: A watched JSON body whose shape was not taken, and why (span attribute and counter).
+JSON_SKIPPED = "drift.json.skipped"
+#: The skip counter's reason: streaming, too_large, invalid_json.
+REASON = "drift.reason"
+#: Paths of a body missing from, added to, or of another type than an expected
+#: shape (the shape id itself is ``expectations.model.JSON_SHAPE_ATTRIBUTE``).
+JSON_SHAPE_MISSING = "drift.json.shape.missing"
+JSON_SHAPE_ADDED = "drift.json.shape.added"
+JSON_SHAPE_CHANGED = "drift.json.shape.type_changed"
+#: Event per expectation whose ``shape`` a body breaks.
+JSON_SHAPE_MISMATCH_EVENT = "drift.json.shape.mismatch"
+
+# Label feedback.
+METRIC_FEEDBACK_SCORE = "drift.feedback.score"
+METRIC_FEEDBACK_STATUS = "drift.feedback.status"
+#: The quality metric a feedback window scores: accuracy, mae or rmse.
+METRIC = "drift.metric"
+
+# ML model spans. OpenTelemetry has no convention for classic ML model calls
+# yet, so these live under ``ml.*`` (see the design's "Names users and backends
+# see"); the expectations file matches on them.
+ML_MODEL_NAME = "ml.model.name"
+ML_MODEL_VERSION = "ml.model.version"
+ML_FRAMEWORK = "ml.framework"
+ML_OPERATION = "ml.operation"
+ML_BATCH_SIZE = "ml.batch_size"
+#: Number of input features (columns) of the call.
+ML_FEATURES = "ml.features"
+#: Set when the input was a sparse matrix (its watched columns are read one by one).
+ML_INPUT_SPARSE = "ml.input.sparse"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from otel_drift._internal.cli.summary import read_evaluations
-from otel_drift._internal.engine.core import WindowEvaluation
+from otel_drift._internal.engine.results import WindowEvaluation
 from otel_drift._internal.engine.watch_state import WatchEvaluation
 from otel_drift._internal.signals.actions import (
     ActionDispatcher,

@@ -61,10 +61,12 @@ def test_dispatch_errors() -> None:
 def test_public_names() -> None:
     assert sorted(detectors.__all__) == sorted(
         [
+            "METHODS",
             "Cusum",
             "CusumUpdate",
             "DetectorResult",
             "Hysteresis",
+            "MethodInfo",
             "chi_square",
             "evaluate",
             "hellinger",
@@ -73,6 +75,7 @@ def test_public_names() -> None:
             "level",
             "linf",
             "psi",
+            "unit_scale",
             "wasserstein",
         ]
     )

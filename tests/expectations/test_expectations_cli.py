@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_drift._internal.cli.main import COMMANDS, main
+from otel_drift._internal.cli.main import main
+from otel_drift._internal.cli.registry import COMMANDS
 
 GOOD = """\
 version: 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import typing
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations import model
 from otel_drift._internal.expectations.errors import ProblemList
 from otel_drift._internal.expectations.schema import load_schema
@@ -218,7 +220,6 @@ def test_every_field_is_documented() -> None:
 def test_schema_enums_match_the_model() -> None:
     defs = SCHEMA["$defs"]
     watch = defs["watch"]["properties"]
-    assert watch["method"]["enum"] == list(model.METHODS)
     assert set(watch["source"]["enum"]) == set(typing.get_args(model.SourceKind))
     assert set(watch["unit"]["enum"]) == set(typing.get_args(model.DurationUnit))
     span_kind = defs["match"]["properties"]["span_kind"]["enum"]
@@ -226,6 +227,55 @@ def test_schema_enums_match_the_model() -> None:
     constraint_type = model.Constraints.__annotations__["type"]
     for name in defs["constraints"]["properties"]["type"]["enum"]:
         assert repr(name) in str(constraint_type)
+
+
+#: schema.json is a static published file; a detector registered in
+#: detectors.METHODS must be described there by hand.
+SCHEMA_FIX = "edit $defs.watch.properties.{} in otel_drift/_internal/expectations/schema.json"
+
+
+def _methods_named(text: str) -> list[str]:
+    return [word for word in re.findall(r"[a-z_]+", text) if word in METHODS]
+
+
+def test_schema_method_enum_is_the_registry() -> None:
+    enum = SCHEMA["$defs"]["watch"]["properties"]["method"]["enum"]
+    assert enum == list(METHODS), (
+        f"{SCHEMA_FIX.format('method.enum')}: list {list(METHODS)} (detectors.METHODS, in order)"
+    )
+
+
+def test_schema_method_description_sorts_the_registry_by_kind() -> None:
+    text = SCHEMA["$defs"]["watch"]["properties"]["method"]["description"]
+    both, numeric_only = text.split("(numeric or categorical)")
+    numeric_only = numeric_only.split("(numeric only)")[0]
+    fix = SCHEMA_FIX.format("method.description")
+    assert set(_methods_named(both)) == {n for n, m in METHODS.items() if m.categorical}, (
+        f"{fix}: name every method with categorical=True before '(numeric or categorical)'"
+    )
+    assert set(_methods_named(numeric_only)) == {
+        n for n, m in METHODS.items() if not m.categorical
+    }, f"{fix}: name every numeric-only method before '(numeric only)'"
+    default = (
+        f"Default: {model.DEFAULT_NUMERIC_METHOD} for numeric values, "
+        f"{model.DEFAULT_CATEGORICAL_METHOD} for categorical ones."
+    )
+    assert text.endswith(default), f"{fix}: end it with {default!r}"
+
+
+def test_schema_threshold_descriptions_sort_the_registry_by_threshold_kind() -> None:
+    watch = SCHEMA["$defs"]["watch"]["properties"]
+    # warning lists the methods in parentheses: distances, significance levels, CUSUM.
+    listed = re.findall(r"\(([^)]*)\)", watch["warning"]["description"])
+    assert len(listed) == 3, SCHEMA_FIX.format("warning.description")
+    for kind, text in zip(("distance", "alpha", "h"), listed, strict=True):
+        assert set(_methods_named(text)) == {
+            n for n, m in METHODS.items() if m.threshold_kind == kind
+        }, f"{SCHEMA_FIX.format('warning.description')}: list every {kind!r} method in {text!r}"
+    (alpha,) = re.findall(r"\(([^)]*)\)", watch["critical"]["description"])
+    assert set(_methods_named(alpha)) == {
+        n for n, m in METHODS.items() if m.threshold_kind == "alpha"
+    }, f"{SCHEMA_FIX.format('critical.description')}: list every 'alpha' method in {alpha!r}"
 
 
 def test_validator_refuses_keywords_it_does_not_know() -> None:

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_drift import DriftSpanProcessor, Settings
 from otel_drift._internal.engine.watch_state import OTHER_LABEL
-from otel_drift._internal.spans.matching import MAX_CACHED_PLANS
+from otel_drift._internal.spans.matching import MAX_MATCH_KEYS
 from tests.hardening.support import make_rig, rss_kib
 
 MAX_CATEGORIES = 1000
@@ -48,7 +48,7 @@ class Flood:
     folded_plan: int
     other_bin: float
     known_bins: dict[str, float]
-    cached_plans: int
+    cached_match_keys: int
     rss_growth_mib: float
     seconds: float
 
@@ -67,7 +67,7 @@ def flood(values: int) -> Flood:
     started = time.perf_counter()
     pad = "x" * 100  # labels are cut at 128 characters; make each one cost that much
     for i in range(values):
-        # A span name per user (an id in the route) also floods the plan cache.
+        # A span name per user (an id in the route) also floods the matcher's cache.
         tracer.start_span(
             f"GET /users/{i}",
             kind=SpanKind.SERVER,
@@ -97,7 +97,7 @@ def flood(values: int) -> Flood:
         folded_plan=plan.lifetime_categories.other,
         other_bin=bins.pop(OTHER_LABEL),
         known_bins=bins,
-        cached_plans=len(rig.processor._matcher.plans),
+        cached_match_keys=len(rig.processor._matcher.candidates),
         rss_growth_mib=growth,
         seconds=seconds,
     )
@@ -109,11 +109,11 @@ def _drain(processor: DriftSpanProcessor, below: int) -> None:
     """Wait for the worker (not a flush: that would close windows early) to catch up."""
     engine = processor.engine
     deadline = time.monotonic() + 120
-    while len(engine._queue) + len(processor._ended) > below and time.monotonic() < deadline:
+    while len(engine._worker.queue) + len(processor._ended) > below and time.monotonic() < deadline:
         time.sleep(0.005)
     if below == 0:
         # The last items may be in the worker's hands: its lock says when it is done.
-        with engine._lock:
+        with engine._worker.lock:
             pass
 
 
@@ -129,8 +129,8 @@ def check(result: Flood) -> list[str]:
         problems.append(f"folded {result.folded_plan} of {result.values}")
     if result.other_bin != result.values or any(result.known_bins.values()):
         problems.append(f"bins: other {result.other_bin}, known {result.known_bins}")
-    if result.cached_plans > MAX_CACHED_PLANS:
-        problems.append(f"{result.cached_plans} cached plans, cap {MAX_CACHED_PLANS}")
+    if result.cached_match_keys > MAX_MATCH_KEYS:
+        problems.append(f"{result.cached_match_keys} cached match keys, cap {MAX_MATCH_KEYS}")
     return problems
 
 

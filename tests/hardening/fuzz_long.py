@@ -75,7 +75,7 @@ def run_lane(lane: Lane, spans: int, seed: int) -> dict[str, object]:
         "violations": sum(sum(v.values()) for v in counts.violations.values()),
         "own_spans": dict(rig.sink.own_by_name),
         "escapes": len(expected.escapes),
-        "swallowed": rig.processor._errors + rig.processor.engine.errors,
+        "swallowed": rig.processor._reader.errors + rig.processor.engine.errors,
         "unexportable": len(rig.sink.unexportable),
         "mismatches": len(problems),
         "seconds": round(time.perf_counter() - started, 1),

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_drift import DriftSpanProcessor, Settings, loads_expectations
-from otel_drift._internal.spans.matching import OWN_SCOPE
+from otel_drift._internal.semconv import OWN_SCOPE
 
 BIN = Path(sys.executable).parent
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

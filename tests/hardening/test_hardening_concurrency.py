@@ -89,7 +89,7 @@ def test_flush_and_shutdown_mid_production_neither_deadlock_nor_lose_count(
     try:
         stuck = run_crowd(rig.provider, people, during=meanwhile, join_timeout=60)
         counts = rig.counts()
-        queued = len(rig.processor.engine._queue) + len(rig.processor._ended)
+        queued = len(rig.processor.engine._worker.queue) + len(rig.processor._ended)
     finally:
         rig.meter_provider.shutdown()
     assert stuck == [], f"producers deadlocked: {stuck}"

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_drift._internal import auto
+from otel_drift._internal import auto, feed
 from otel_drift._internal.settings import Settings
 from otel_drift.expectations import ExpectationsError, loads_expectations
 from tests.hardening.support import read_jsonl, run_instrumented
@@ -267,7 +267,7 @@ def measure_hook(path: Path) -> LoaderRun:
             handler = _Keep()
             logging.getLogger("otel_drift").addHandler(handler)
             records = handler.records
-            auto._active = None
+            feed._active = None
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             cpu, wall = time.process_time(), time.perf_counter()
             auto._install(Settings(expectations_path=str(path)))
@@ -279,7 +279,7 @@ def measure_hook(path: Path) -> LoaderRun:
                 "rss_mib": (after - before) / 1024,
                 "errors": [r.getMessage() for r in records if r.levelno >= logging.ERROR],
                 "others": [r.getMessage() for r in records if r.levelno < logging.ERROR],
-                "attached": auto._active is not None,
+                "attached": feed._active is not None,
             }
             os.write(write_end, json.dumps(result).encode())
             status = 0

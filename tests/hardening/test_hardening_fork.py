@@ -89,7 +89,7 @@ def _in_child(work: Callable[[], dict[str, object]]) -> dict[str, object]:
 
 
 def _worker_id(engine: DriftEngine) -> int:
-    worker = engine._worker
+    worker = engine._worker.thread
     assert worker is not None, "the parent's worker starts with its first spans"
     return worker.native_id or 0
 
@@ -99,12 +99,12 @@ def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
     # The sink is this test's, not the engine's: it keeps the parent's spans.
     evaluations_before = rig.sink.own_by_name["drift.evaluation"]
     found: dict[str, object] = {
-        "queued_at_start": len(engine._queue) + len(rig.processor._ended),
+        "queued_at_start": len(engine._worker.queue) + len(rig.processor._ended),
         "observed_at_start": _observed(rig),
         "dropped_at_start": sum(rig.counts().dropped.values()),
         "history_at_start": len(engine.history),
         # No thread until the child has input of its own (start_worker).
-        "worker_at_start": engine._worker is not None,
+        "worker_at_start": engine._worker.thread is not None,
     }
     # The worker alone (no flush) must pick up the child's spans.
     _orders(rig, 120)
@@ -112,7 +112,7 @@ def _child_checks(rig: Rig, parent_worker: int) -> dict[str, object]:
     while _observed(rig) < 120 and time.monotonic() < deadline:
         time.sleep(0.02)
     found["observed_by_worker"] = _observed(rig)
-    worker = engine._worker
+    worker = engine._worker.thread
     found["new_worker"] = (
         worker is not None and worker.is_alive() and (worker.native_id != parent_worker)
     )
@@ -139,9 +139,9 @@ def test_child_starts_from_zero_and_its_worker_runs(rig: Rig, figures: RecordFig
     assert _observed(rig) == 300
     # Park the worker so that what comes next is still queued at the fork.
     engine = rig.processor.engine
-    with engine._lock:
+    with engine._worker.lock:
         _orders(rig, 200)
-        queued = len(engine._queue) + len(rig.processor._ended)
+        queued = len(engine._worker.queue) + len(rig.processor._ended)
         parent_worker = _worker_id(engine)
         child = _in_child(lambda: _child_checks(rig, parent_worker))
     assert queued > 0
@@ -168,8 +168,8 @@ def test_fork_while_the_engine_lock_is_held_does_not_deadlock_the_child(
     engine = rig.processor.engine
     _orders(rig, 100)
     # Forking while the lock is held: in the child no thread exists to release it.
-    lock = engine._lock
-    drop_lock = engine._drop_lock
+    lock = engine._worker.lock
+    drop_lock = engine._worker._drop_lock
     lock.acquire()
     drop_lock.acquire()
     try:

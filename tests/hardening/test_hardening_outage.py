@@ -146,7 +146,7 @@ def serve(name: str, exporter: SpanExporter) -> Run:
         if i >= WARMUP:
             durations.append(elapsed)
         if i % 500 == 0:
-            max_drift = max(max_drift, len(drift.engine._queue))
+            max_drift = max(max_drift, len(drift.engine._worker.queue))
             max_export = max(max_export, len(export_queue))
             time.sleep(0.001)  # a breath between requests, as a real service has
     growth = (rss_kib() - rss_before) / 1024

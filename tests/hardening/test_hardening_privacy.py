@@ -43,7 +43,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from otel_drift._internal.spans.matching import OWN_SCOPE
+from otel_drift._internal.semconv import OWN_SCOPE
 from tests.hardening.support import BIN
 
 RecordFigures = Callable[[str, dict[str, object]], None]

@@ -143,7 +143,7 @@ def _run(cases: list[SpanCase], settings: Settings, *, raw: bool) -> _Outcome:
         return _Outcome(
             expected,
             rig.counts(),
-            (rig.processor._errors, rig.processor.engine.errors),
+            (rig.processor._reader.errors, rig.processor.engine.errors),
             list(rig.sink.unexportable),
         )
     finally:

@@ -77,6 +77,6 @@ def test_own_scopes_are_matched_for_instrumentations_but_skipped_by_on_end() -> 
         found = processor.expectations_for("predict credit", SpanKind.INTERNAL, scope, attributes)
         assert found == ["credit"]
         # The span path still ignores our scopes: the instrumentation fed the engine already.
-        assert not processor._matcher.plan_for(("predict credit", SpanKind.INTERNAL, scope))
+        assert not processor._matcher.candidates_for(("predict credit", SpanKind.INTERNAL, scope))
     finally:
         processor.shutdown()

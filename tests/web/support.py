@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from otel_drift.instrumentation._web import http_json
 
-from otel_drift._internal import auto
+from otel_drift._internal import feed
 from tests.support import ROOT, Pipeline, make_pipeline
 
 WEB = ROOT / "examples" / "web"
@@ -112,7 +112,7 @@ expectations:
 def active_pipeline(text: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
     """A drift pipeline that otel-drift's instrumentations see as the attached one."""
     pipeline = make_pipeline(text)
-    monkeypatch.setattr(auto, "_active", pipeline.processor)
+    monkeypatch.setattr(feed, "_active", pipeline.processor)
     try:
         yield pipeline
     finally:

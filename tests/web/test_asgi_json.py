@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from otel_drift.instrumentation._web import http_json
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.servers import require
@@ -155,11 +156,11 @@ def test_shape_changes_land_on_their_own_server_span(served: tuple[Pipeline, str
     assert renamed.json() == {"orders": [{"id": 1, "amount": 12.5}]}
     first, second, third = _server_spans(pipeline, "/orders", 3)
     # Set while contrib's span was still open (an ended span drops attributes).
-    assert JSON_SHAPE_ATTRIBUTE in first and http_json.SHAPE_MISSING not in first
+    assert JSON_SHAPE_ATTRIBUTE in first and sc.JSON_SHAPE_MISSING not in first
     assert first[http_json.RESPONSE_BODY_SIZE] == len(good.content)
-    assert second[http_json.SHAPE_MISSING] == ("orders[].total",)
-    assert second[http_json.SHAPE_ADDED] == ("orders[].amount",)
-    assert third[http_json.SHAPE_CHANGED] == ("orders[].id",)
+    assert second[sc.JSON_SHAPE_MISSING] == ("orders[].total",)
+    assert second[sc.JSON_SHAPE_ADDED] == ("orders[].amount",)
+    assert third[sc.JSON_SHAPE_CHANGED] == ("orders[].id",)
     assert len({first[JSON_SHAPE_ATTRIBUTE], second[JSON_SHAPE_ATTRIBUTE]}) == 2
     (text,) = _server_spans(pipeline, "/text")
     assert text[http_json.RESPONSE_BODY_SIZE] == 5 and JSON_SHAPE_ATTRIBUTE not in text
@@ -177,7 +178,7 @@ def test_streamed_json_reaches_the_client_as_sent(served: tuple[Pipeline, str]) 
     assert b"".join(received) == b'{"items": [1, 2]}'
     (span,) = _server_spans(pipeline, "/stream")
     assert span[http_json.RESPONSE_BODY_SIZE] == len(b'{"items": [1, 2]}')
-    assert JSON_SHAPE_ATTRIBUTE in span and http_json.SKIPPED not in span
+    assert JSON_SHAPE_ATTRIBUTE in span and sc.JSON_SKIPPED not in span
 
 
 def test_oversize_body_skipped_and_sent_whole(
@@ -194,7 +195,7 @@ def test_oversize_body_skipped_and_sent_whole(
     finally:
         reset_limits()
     (span,) = _server_spans(pipeline, "/big")
-    assert span[http_json.SKIPPED] == http_json.SKIP_TOO_LARGE
+    assert span[sc.JSON_SKIPPED] == http_json.SKIP_TOO_LARGE
     assert span[http_json.RESPONSE_BODY_SIZE] == len(json.dumps(BIG, separators=(",", ":")))
     assert JSON_SHAPE_ATTRIBUTE not in span
 
@@ -302,7 +303,7 @@ def test_starlette_app_through_a_user_middleware_and_gzip(monkeypatch: pytest.Mo
                 StarletteInstrumentor.uninstrument_app(app)
         plain, user_middleware, gzipped = _server_spans(pipeline, "/orders", 3)
     assert plain[JSON_SHAPE_ATTRIBUTE] == user_middleware[JSON_SHAPE_ATTRIBUTE]
-    assert http_json.SHAPE_MISSING not in user_middleware
-    assert JSON_SHAPE_ATTRIBUTE not in gzipped and http_json.SKIPPED not in gzipped
+    assert sc.JSON_SHAPE_MISSING not in user_middleware
+    assert JSON_SHAPE_ATTRIBUTE not in gzipped and sc.JSON_SKIPPED not in gzipped
     # The compressed bytes' size, not the JSON text's.
     assert gzipped[http_json.RESPONSE_BODY_SIZE] != plain[http_json.RESPONSE_BODY_SIZE] > 0

@@ -22,7 +22,8 @@ from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 
 from otel_drift import loads_expectations
-from otel_drift._internal import auto
+from otel_drift._internal import feed
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.web.support import (
     UPSTREAM_SHAPE_ONLY,
@@ -30,7 +31,7 @@ from tests.web.support import (
     orders_response_expectation,
 )
 
-BODY_ATTRIBUTES = (JSON_SHAPE_ATTRIBUTE, http_json.RESPONSE_BODY_SIZE, http_json.SKIPPED)
+BODY_ATTRIBUTES = (JSON_SHAPE_ATTRIBUTE, http_json.RESPONSE_BODY_SIZE, sc.JSON_SKIPPED)
 
 LATENCY_ONLY = """
 version: 1
@@ -90,7 +91,7 @@ def _never_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_no_processor_attached_no_body_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auto, "_active", None)
+    monkeypatch.setattr(feed, "_active", None)
     _never_parse(monkeypatch)
     provider = TracerProvider()
     spans = InMemorySpanExporter()
@@ -128,7 +129,7 @@ def test_demand_follows_the_attached_processor(monkeypatch: pytest.MonkeyPatch) 
         assert http_json.demand() == http_json.BodyDemand(shapes=frozenset({SpanKind.SERVER}))
     with active_pipeline(SIZE_ONLY, monkeypatch):
         assert http_json.demand() == http_json.BodyDemand(sizes=frozenset({SpanKind.SERVER}))
-    monkeypatch.setattr(auto, "_active", None)
+    monkeypatch.setattr(feed, "_active", None)
     assert http_json.demand() == http_json.BodyDemand()
 
 

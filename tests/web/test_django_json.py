@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from otel_drift.instrumentation._web import http_json
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.servers import require
@@ -150,11 +151,11 @@ def test_shape_changes_land_on_their_own_server_span(served: tuple[Pipeline, str
         }
         client.get("/orders", params={"v": 3})
     first, second, third = _server_spans(pipeline, "orders")
-    assert JSON_SHAPE_ATTRIBUTE in first and http_json.SHAPE_MISSING not in first
+    assert JSON_SHAPE_ATTRIBUTE in first and sc.JSON_SHAPE_MISSING not in first
     assert first[http_json.RESPONSE_BODY_SIZE] == len(good.content)
-    assert second[http_json.SHAPE_MISSING] == ("orders[].total",)
-    assert second[http_json.SHAPE_ADDED] == ("orders[].amount",)
-    assert third[http_json.SHAPE_CHANGED] == ("orders[].id",)
+    assert second[sc.JSON_SHAPE_MISSING] == ("orders[].total",)
+    assert second[sc.JSON_SHAPE_ADDED] == ("orders[].amount",)
+    assert third[sc.JSON_SHAPE_CHANGED] == ("orders[].id",)
     assert violations(pipeline, "orders-response", "shape") == {
         "shape.missing": 1,
         "shape.added": 1,
@@ -170,7 +171,7 @@ def test_streaming_response_is_not_read_and_reaches_the_client_as_sent(
     assert received[0] == b'{"items": ['
     assert b"".join(received) == b'{"items": [1, 2]}'
     (span,) = _server_spans(pipeline, "stream")
-    assert span[http_json.SKIPPED] == http_json.SKIP_STREAMING
+    assert span[sc.JSON_SKIPPED] == http_json.SKIP_STREAMING
     assert JSON_SHAPE_ATTRIBUTE not in span
 
 
@@ -189,7 +190,7 @@ def test_oversize_body_skipped_and_sent_whole(
         reset_limits()
     assert answer.json() == BIG
     (span,) = _server_spans(pipeline, "big")
-    assert span[http_json.SKIPPED] == http_json.SKIP_TOO_LARGE
+    assert span[sc.JSON_SKIPPED] == http_json.SKIP_TOO_LARGE
     assert span[http_json.RESPONSE_BODY_SIZE] == len(answer.content) > 1000
     assert JSON_SHAPE_ATTRIBUTE not in span
     assert json.loads(answer.content) == BIG

@@ -13,6 +13,7 @@ from opentelemetry.trace import SpanKind
 from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.flask_json import FlaskJsonShapeInstrumentor
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from tests.support import Pipeline
 from tests.web.support import active_pipeline, orders_response_expectation, violations
@@ -68,10 +69,10 @@ def test_own_response_shape_and_size_on_the_server_span(setup: tuple[Pipeline, F
     assert client.get("/orders").json == {"orders": [{"id": 1, "total": 12.5}]}
     assert client.get("/orders?v2=1").json == {"orders": [{"id": 1, "amount": 12.5}]}
     good, bad = _server_spans(pipeline)
-    assert JSON_SHAPE_ATTRIBUTE in good and http_json.SHAPE_MISSING not in good
+    assert JSON_SHAPE_ATTRIBUTE in good and sc.JSON_SHAPE_MISSING not in good
     assert good[http_json.RESPONSE_BODY_SIZE] == len(client.get("/orders").data)
-    assert bad[http_json.SHAPE_MISSING] == ("orders[].total",)
-    assert bad[http_json.SHAPE_ADDED] == ("orders[].amount",)
+    assert bad[sc.JSON_SHAPE_MISSING] == ("orders[].total",)
+    assert bad[sc.JSON_SHAPE_ADDED] == ("orders[].amount",)
     assert violations(pipeline, "orders-response", "shape") == {
         "shape.missing": 1,
         "shape.added": 1,
@@ -82,7 +83,7 @@ def test_streamed_responses_are_not_read(setup: tuple[Pipeline, Flask]) -> None:
     pipeline, app = setup
     assert app.test_client().get("/stream").data == b"[1,2]"
     (span,) = _server_spans(pipeline)
-    assert span[http_json.SKIPPED] == http_json.SKIP_STREAMING
+    assert span[sc.JSON_SKIPPED] == http_json.SKIP_STREAMING
     assert JSON_SHAPE_ATTRIBUTE not in span
 
 
@@ -92,5 +93,5 @@ def test_compressed_responses_are_measured_not_parsed(setup: tuple[Pipeline, Fla
     assert gzip.decompress(body) == b'{"orders": []}'
     (span,) = _server_spans(pipeline)
     assert span[http_json.RESPONSE_BODY_SIZE] == len(body)
-    assert JSON_SHAPE_ATTRIBUTE not in span and http_json.SKIPPED not in span
+    assert JSON_SHAPE_ATTRIBUTE not in span and sc.JSON_SKIPPED not in span
     assert violations(pipeline, "orders-response", "shape") == {}

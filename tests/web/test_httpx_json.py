@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.httpx_json import HttpxJsonShapeInstrumentor
 
+from otel_drift._internal import semconv as sc
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 from tests.support import Pipeline
 from tests.web.support import (
@@ -43,9 +44,9 @@ def test_renamed_field_sync(setup: tuple[Pipeline, str]) -> None:
         assert client.get(f"{url}/users/7").json()["name"] == "user 7"
         assert client.get(f"{url}/users/8", params={"schema": "v2"}).json()["full_name"]
     first, second = finished_client_spans(pipeline)
-    assert http_json.SHAPE_MISSING not in (first.attributes or {})
-    assert (second.attributes or {})[http_json.SHAPE_MISSING] == ("name",)
-    assert (second.attributes or {})[http_json.SHAPE_ADDED] == ("full_name",)
+    assert sc.JSON_SHAPE_MISSING not in (first.attributes or {})
+    assert (second.attributes or {})[sc.JSON_SHAPE_MISSING] == ("name",)
+    assert (second.attributes or {})[sc.JSON_SHAPE_ADDED] == ("full_name",)
     assert violations(pipeline, "profile", "shape") == {"shape.missing": 1, "shape.added": 1}
 
 
@@ -59,7 +60,7 @@ def test_type_change_async(setup: tuple[Pipeline, str]) -> None:
 
     assert asyncio.run(call()) == "7"
     (span,) = finished_client_spans(pipeline)
-    assert (span.attributes or {})[http_json.SHAPE_CHANGED] == ("id",)
+    assert (span.attributes or {})[sc.JSON_SHAPE_CHANGED] == ("id",)
     assert violations(pipeline, "profile", "shape") == {"shape.type": 1}
 
 
@@ -84,7 +85,7 @@ def test_streams_over_the_limit_pass_through_whole(
         monkeypatch.delenv(OTEL_DRIFT_JSON_MAX_BYTES)
         reset_limits()
     spans = finished_client_spans(pipeline)
-    assert [(s.attributes or {})[http_json.SKIPPED] for s in spans] == ["too_large"] * 3
+    assert [(s.attributes or {})[sc.JSON_SKIPPED] for s in spans] == ["too_large"] * 3
 
 
 def test_chunked_body_within_the_limit_is_read_and_returned(setup: tuple[Pipeline, str]) -> None:

@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from otel_drift.instrumentation._web import http_json
 from otel_drift.instrumentation.requests_json import RequestsJsonShapeInstrumentor
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.model import JSON_SHAPE_ATTRIBUTE
 from otel_drift.environment_variables import OTEL_DRIFT_JSON_MAX_BYTES
 from tests.support import Pipeline
@@ -43,7 +44,7 @@ def test_expected_shape_is_recorded_and_body_untouched(setup: tuple[Pipeline, st
     (span,) = finished_client_spans(pipeline)
     attributes = span.attributes or {}
     assert len(str(attributes[JSON_SHAPE_ATTRIBUTE])) == 12
-    assert http_json.SHAPE_MISSING not in attributes
+    assert sc.JSON_SHAPE_MISSING not in attributes
     assert attributes[http_json.RESPONSE_BODY_SIZE] == len(answer.content)
     assert violations(pipeline, "profile", "shape") == {}
 
@@ -54,9 +55,9 @@ def test_renamed_field_is_on_the_span_and_counted(setup: tuple[Pipeline, str]) -
     assert answer.json()["full_name"] == "user 7"
     (span,) = finished_client_spans(pipeline)
     attributes = span.attributes or {}
-    assert attributes[http_json.SHAPE_MISSING] == ("name",)
-    assert attributes[http_json.SHAPE_ADDED] == ("full_name",)
-    (event,) = [e for e in span.events if e.name == http_json.MISMATCH_EVENT]
+    assert attributes[sc.JSON_SHAPE_MISSING] == ("name",)
+    assert attributes[sc.JSON_SHAPE_ADDED] == ("full_name",)
+    (event,) = [e for e in span.events if e.name == sc.JSON_SHAPE_MISMATCH_EVENT]
     assert event.attributes is not None
     assert event.attributes["drift.expectation"] == "profile"
     assert tuple(event.attributes["drift.rule"]) == ("shape.missing", "shape.added")
@@ -67,7 +68,7 @@ def test_type_change_is_on_the_span_and_counted(setup: tuple[Pipeline, str]) -> 
     pipeline, url = setup
     assert requests.get(f"{url}/users/7", params={"schema": "v3"}, timeout=5).json()["id"] == "7"
     (span,) = finished_client_spans(pipeline)
-    assert (span.attributes or {})[http_json.SHAPE_CHANGED] == ("id",)
+    assert (span.attributes or {})[sc.JSON_SHAPE_CHANGED] == ("id",)
     assert violations(pipeline, "profile", "shape") == {"shape.type": 1}
 
 
@@ -77,7 +78,7 @@ def test_streamed_response_is_left_alone(setup: tuple[Pipeline, str]) -> None:
         body = b"".join(answer.iter_content(8192))
     assert body == BIG
     (span,) = finished_client_spans(pipeline)
-    assert (span.attributes or {})[http_json.SKIPPED] == http_json.SKIP_STREAMING
+    assert (span.attributes or {})[sc.JSON_SKIPPED] == http_json.SKIP_STREAMING
 
 
 def test_body_over_the_limit_is_skipped_not_broken(
@@ -93,7 +94,7 @@ def test_body_over_the_limit_is_skipped_not_broken(
         monkeypatch.delenv(OTEL_DRIFT_JSON_MAX_BYTES)
         reset_limits()
     spans = finished_client_spans(pipeline)
-    assert [(s.attributes or {})[http_json.SKIPPED] for s in spans] == ["too_large"] * 2
+    assert [(s.attributes or {})[sc.JSON_SKIPPED] for s in spans] == ["too_large"] * 2
 
 
 def test_non_json_and_uninstrumented_calls_get_nothing(setup: tuple[Pipeline, str]) -> None:

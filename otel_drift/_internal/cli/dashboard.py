@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_drift._internal.cli import promql as pq
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.cli.rules import RuleNames, fleet_method
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from otel_drift._internal.cli import promql as pq
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError, Series
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.semconv import STATUS_NAMES
 
 _DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*$")

@@ -1,71 +1,32 @@
-"""The ``otel-drift`` command.
+"""The ``otel-drift`` command: the parser built from the registered commands, and the run.
 
-Subcommands live in :data:`COMMANDS`; adding one is a :func:`command`
-decorated function taking the parsed arguments, plus a function that
-declares its arguments. Exit codes: 0 success, 1 the command found a
-problem (an invalid file), 2 a usage error.
+Each subcommand is a module that registers itself in
+:data:`~otel_drift._internal.cli.registry.COMMANDS` when imported; this
+module imports them all, so adding a command is a new module plus one import
+line here. Heavy libraries (pandas, pyarrow, a model's own) are imported
+inside the commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
-from otel_drift._internal.expectations.errors import ExpectationsError
-from otel_drift._internal.expectations.load import load_expectations
+from otel_drift._internal.cli.registry import COMMANDS, EXIT_USAGE
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+# The command modules, imported for their registration, in the order --help lists them.
+# isort: off
+from otel_drift._internal.cli import validate  # noqa: F401
+from otel_drift._internal.cli.baseline import command as baseline  # noqa: F401
+from otel_drift._internal.cli import rules  # noqa: F401
+from otel_drift._internal.cli import dashboard  # noqa: F401
+from otel_drift._internal.cli import gate  # noqa: F401
+from otel_drift._internal.cli import summary  # noqa: F401
+from otel_drift._internal.cli.report import command as report  # noqa: F401
+from otel_drift._internal.cli import shape  # noqa: F401
 
-Run = Callable[[argparse.Namespace], int]
-Configure = Callable[[argparse.ArgumentParser], None]
-
-
-@dataclass(frozen=True)
-class Command:
-    summary: str
-    configure: Configure
-    run: Run
-
-
-#: Subcommands by name, in the order ``--help`` lists them.
-COMMANDS: dict[str, Command] = {}
-
-
-def command(name: str, summary: str, configure: Configure) -> Callable[[Run], Run]:
-    """Register the decorated function as the subcommand ``name``."""
-
-    def register(run: Run) -> Run:
-        COMMANDS[name] = Command(summary, configure, run)
-        return run
-
-    return register
-
-
-def _validate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="FILE", help="expectations file (YAML or JSON)")
-
-
-@command("validate", "check expectations files and report every problem", _validate_arguments)
-def validate(arguments: argparse.Namespace) -> int:
-    status = EXIT_OK
-    for name in arguments.files:
-        try:
-            loaded = load_expectations(name)
-        except ExpectationsError as error:
-            print(error, file=sys.stderr)
-            status = EXIT_FAILED
-            continue
-        expectations = len(loaded.expectations)
-        watched = sum(len(expectation.watch) for expectation in loaded.expectations)
-        print(
-            f"{name}: ok ({expectations} expectation{'' if expectations == 1 else 's'}, "
-            f"{watched} watched value{'' if watched == 1 else 's'})"
-        )
-    return status
+# isort: on
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,15 +42,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Subcommands in other modules register themselves on import.
-    import otel_drift._internal.cli.baseline.command  # noqa: PLC0415
-    import otel_drift._internal.cli.dashboard  # noqa: PLC0415
-    import otel_drift._internal.cli.gate  # noqa: PLC0415
-    import otel_drift._internal.cli.report.command  # noqa: PLC0415
-    import otel_drift._internal.cli.rules  # noqa: PLC0415
-    import otel_drift._internal.cli.shape  # noqa: PLC0415
-    import otel_drift._internal.cli.summary  # noqa: F401, PLC0415
-
     parser = build_parser()
     try:
         arguments = parser.parse_args(argv)

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from otel_drift._internal.cli import promql as pq
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import METHODS, ExpectationsFile

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import yaml
 
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.json_shape import Shape, fingerprint
 
 

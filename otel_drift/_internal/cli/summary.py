@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_drift._internal import semconv as sc
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, command
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.exporters.otlp_json_file import (
     TRACES_FILE_NAME,
     attributes_dict,

@@ -2,7 +2,9 @@
 
 Binned and categorical detectors compare ``expected`` (baseline fractions,
 summing to 1, zeros allowed) with ``observed`` (counts in the same bins, total
-> 0) and return a :class:`DetectorResult`. :func:`evaluate` dispatches on the
+> 0) and return a :class:`DetectorResult`. Each detector module also
+defines its :class:`MethodInfo` (name, applicability, default thresholds,
+formulas); ``METHODS`` collects them, and :func:`evaluate` dispatches on the
 method name an expectations file uses; :func:`level` turns a result into
 0 (ok), 1 (warning) or 2 (critical) for the method's threshold kind, and
 :class:`Hysteresis` turns the levels of successive windows into a status.
@@ -21,23 +23,36 @@ method name an expectations file uses; :func:`level` turns a result into
 
 from __future__ import annotations
 
-from ._inputs import FloatArray
+from collections.abc import Mapping
+
+from ._inputs import FloatArray, unit_scale
+from .chi_square import METHOD as CHI_SQUARE
 from .chi_square import chi_square
+from .cusum import METHOD as CUSUM
 from .cusum import Cusum, CusumUpdate
+from .hellinger import METHOD as HELLINGER
 from .hellinger import hellinger
 from .hysteresis import Hysteresis
+from .jensen_shannon import METHOD as JENSEN_SHANNON
 from .jensen_shannon import jensen_shannon
+from .kolmogorov_smirnov import METHOD as KS
 from .kolmogorov_smirnov import ks
+from .linf import METHOD as LINF
 from .linf import linf
+from .method import MethodInfo, WindowInputs
+from .psi import METHOD as PSI
 from .psi import psi
 from .result import DetectorResult
+from .wasserstein import METHOD as WASSERSTEIN
 from .wasserstein import wasserstein
 
 __all__ = [
+    "METHODS",
     "Cusum",
     "CusumUpdate",
     "DetectorResult",
     "Hysteresis",
+    "MethodInfo",
     "chi_square",
     "evaluate",
     "hellinger",
@@ -46,15 +61,15 @@ __all__ = [
     "level",
     "linf",
     "psi",
+    "unit_scale",
     "wasserstein",
 ]
 
-_SIMPLE = {
-    "psi": psi,
-    "jensen_shannon": jensen_shannon,
-    "chi_square": chi_square,
-    "hellinger": hellinger,
-    "linf": linf,
+#: The drift methods an expectations file may name, in the order the schema
+#: lists them. Registering a detector is one entry here.
+METHODS: Mapping[str, MethodInfo] = {
+    method.name: method
+    for method in (PSI, JENSEN_SHANNON, WASSERSTEIN, KS, CHI_SQUARE, HELLINGER, LINF, CUSUM)
 }
 
 
@@ -75,17 +90,11 @@ def evaluate(
     warning alpha, the one ``critical_value`` is computed at). CUSUM is
     stateful and is driven through :class:`Cusum` instead.
     """
-    simple = _SIMPLE.get(method)
-    if simple is not None:
-        return simple(expected, observed)
-    if method == "wasserstein":
-        if points is None:
-            raise ValueError("wasserstein needs the bins' representative points")
-        return wasserstein(points, expected, observed, scale)
-    if method == "ks":
-        return ks(expected, observed, baseline_samples, alpha)
-    known = ", ".join(sorted([*_SIMPLE, "wasserstein", "ks"]))
-    raise ValueError(f"unknown drift method {method!r}; expected one of: {known}")
+    entry = METHODS.get(method)
+    if entry is None or entry.score is None:
+        known = ", ".join(sorted(name for name, m in METHODS.items() if m.score is not None))
+        raise ValueError(f"unknown drift method {method!r}; expected one of: {known}")
+    return entry.score(expected, observed, WindowInputs(points, scale, baseline_samples, alpha))
 
 
 def level(

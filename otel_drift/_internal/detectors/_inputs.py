@@ -13,6 +13,8 @@ infinity or a negative mass.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -49,3 +51,12 @@ def fractions(expected: FloatArray, observed: FloatArray) -> tuple[FloatArray, F
         # The caller only evaluates windows with samples; an empty one is a bug.
         raise ValueError("observed must contain at least one count")
     return p / p_total, counts / n, n
+
+
+def unit_scale(scale: float) -> float:
+    """``scale`` if it is a positive finite number, else 1.
+
+    A constant baseline has standard deviation 0: a score in baseline sigmas is
+    then reported in the value's own unit rather than blowing up to infinity.
+    """
+    return scale if math.isfinite(scale) and scale > 0.0 else 1.0

@@ -40,6 +40,7 @@ import math
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 #: Floor on the baseline fraction of a bin that has observed counts.
@@ -127,3 +128,14 @@ def chi_square(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     expected_counts = n * e
     statistic = float(np.sum((counts - expected_counts) ** 2 / expected_counts))
     return DetectorResult(score=statistic, p_value=chi2_sf(statistic, int(kept.sum()) - 1))
+
+
+METHOD = MethodInfo(
+    name="chi_square",
+    numeric=True,
+    categorical=True,
+    warning=0.05,
+    critical=0.01,
+    threshold_kind="alpha",
+    score=lambda expected, observed, _: chi_square(expected, observed),
+)

@@ -21,10 +21,12 @@ Zero bins need no smoothing: ``sqrt(0) = 0`` is exact.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 
@@ -40,3 +42,24 @@ def hellinger(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """Hellinger distance of ``observed`` counts vs ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
     return DetectorResult(score=float(hellinger_rows(p, q)))
+
+
+def hellinger_promql(observed: str, expected: str, group: Sequence[str]) -> str:
+    """The Hellinger distance in PromQL (the norm form, clipped like the detector)."""
+    return (
+        f"clamp_max(sqrt(sum by ({', '.join(group)}) "
+        f"((sqrt({expected}) - sqrt({observed})) ^ 2)) / {math.sqrt(2.0)!r}, 1)"
+    )
+
+
+METHOD = MethodInfo(
+    name="hellinger",
+    numeric=True,
+    categorical=True,
+    warning=0.1,
+    critical=0.2,
+    threshold_kind="distance",
+    score=lambda expected, observed, _: hellinger(expected, observed),
+    rows=lambda p, q, _: hellinger_rows(p, q),
+    promql=hellinger_promql,
+)

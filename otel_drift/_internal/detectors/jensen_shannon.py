@@ -27,10 +27,12 @@ side are exact. The square root is taken of the divergence clipped to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 
@@ -56,3 +58,27 @@ def jensen_shannon(expected: FloatArray, observed: FloatArray) -> DetectorResult
     """Jensen-Shannon distance (base 2) of ``observed`` counts vs ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
     return DetectorResult(score=float(jensen_shannon_rows(p, q)))
+
+
+def jensen_shannon_promql(observed: str, expected: str, group: Sequence[str]) -> str:
+    """The Jensen-Shannon distance in PromQL."""
+    # 0 * ln(0) is taken as 0: the `> 0` filters drop those bins before the log,
+    # as the detector's mask does.
+    by = ", ".join(group)
+    mixture = f"(({observed} + {expected}) / 2)"
+    kl_p = f"sum by ({by}) (({expected} > 0) * ln(({expected} > 0) / {mixture}))"
+    kl_q = f"sum by ({by}) (({observed} > 0) * ln(({observed} > 0) / {mixture}))"
+    return f"sqrt(clamp(0.5 * ({kl_p} + {kl_q}) / {math.log(2.0)!r}, 0, 1))"
+
+
+METHOD = MethodInfo(
+    name="jensen_shannon",
+    numeric=True,
+    categorical=True,
+    warning=0.1,
+    critical=0.2,
+    threshold_kind="distance",
+    score=lambda expected, observed, _: jensen_shannon(expected, observed),
+    rows=lambda p, q, _: jensen_shannon_rows(p, q),
+    promql=jensen_shannon_promql,
+)

@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 # Below this lambda the alternating series converges slowly and loses digits
@@ -120,3 +121,16 @@ def ks(
         p_value=kolmogorov_sf(statistic * root),
         critical_value=kolmogorov_isf(alpha) / root,
     )
+
+
+METHOD = MethodInfo(
+    name="ks",
+    numeric=True,
+    categorical=False,
+    warning=0.05,
+    critical=0.01,
+    threshold_kind="alpha",
+    score=lambda expected, observed, inputs: ks(
+        expected, observed, inputs.baseline_samples, inputs.alpha
+    ),
+)

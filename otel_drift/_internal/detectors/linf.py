@@ -18,9 +18,12 @@ bins need no smoothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 
@@ -34,3 +37,21 @@ def linf(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """Largest absolute difference between ``observed`` and ``expected`` fractions."""
     p, q, _ = fractions(expected, observed)
     return DetectorResult(score=float(linf_rows(p, q)))
+
+
+def linf_promql(observed: str, expected: str, group: Sequence[str]) -> str:
+    """The L-infinity distance in PromQL."""
+    return f"max by ({', '.join(group)}) (abs({observed} - {expected}))"
+
+
+METHOD = MethodInfo(
+    name="linf",
+    numeric=True,
+    categorical=True,
+    warning=0.1,
+    critical=0.2,
+    threshold_kind="distance",
+    score=lambda expected, observed, _: linf(expected, observed),
+    rows=lambda p, q, _: linf_rows(p, q),
+    promql=linf_promql,
+)

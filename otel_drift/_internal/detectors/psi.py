@@ -26,9 +26,12 @@ Common reading: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ._inputs import FloatArray, fractions
+from .method import MethodInfo
 from .result import DetectorResult
 
 #: Added to both fractions of every bin before the log (see module docstring).
@@ -47,3 +50,29 @@ def psi(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """PSI of the ``observed`` counts against the ``expected`` fractions."""
     e, o, _ = fractions(expected, observed)
     return DetectorResult(score=float(psi_rows(e, o)))
+
+
+def psi_promql(observed: str, expected: str, group: Sequence[str]) -> str:
+    """PSI in PromQL, with the same smoothing.
+
+    >>> psi_promql("o", "e", ("job",))
+    'sum by (job) ((o - e) * ln((o + 0.0001) / (e + 0.0001)))'
+    """
+    # (o + eps) - (e + eps) == o - e, so the difference needs no smoothing.
+    return (
+        f"sum by ({', '.join(group)}) (({observed} - {expected}) * "
+        f"ln(({observed} + {PSI_EPS:g}) / ({expected} + {PSI_EPS:g})))"
+    )
+
+
+METHOD = MethodInfo(
+    name="psi",
+    numeric=True,
+    categorical=True,
+    warning=0.1,
+    critical=0.25,
+    threshold_kind="distance",
+    score=lambda expected, observed, _: psi(expected, observed),
+    rows=lambda p, q, _: psi_rows(p, q),
+    promql=psi_promql,
+)

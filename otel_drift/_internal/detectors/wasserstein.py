@@ -23,11 +23,10 @@ up to infinity. Zero bins need no smoothing.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._inputs import FloatArray, fractions
+from ._inputs import FloatArray, fractions, unit_scale
+from .method import MethodInfo, WindowInputs
 from .result import DetectorResult
 
 
@@ -44,16 +43,35 @@ def wasserstein(
     gaps = np.diff(x)
     if np.any(gaps < 0.0):
         raise ValueError("points must be increasing")
-    # The last cumulative difference is 0 (both sum to 1) and has no gap after it.
-    unit = scale if math.isfinite(scale) and scale > 0.0 else 1.0
-    return DetectorResult(score=float(wasserstein_rows(gaps, p, q)) / unit)
+    return DetectorResult(score=float(wasserstein_rows(p, q, gaps)) / unit_scale(scale))
 
 
-def wasserstein_rows(gaps: FloatArray, p: FloatArray, q: FloatArray) -> FloatArray:
+def wasserstein_rows(p: FloatArray, q: FloatArray, gaps: FloatArray) -> FloatArray:
     """W1 along the last axis of checked fractions, with ``gaps`` between the points.
 
     ``gaps`` has one entry fewer than the bins on the last axis.
     """
+    # The last cumulative difference is 0 (both sum to 1) and has no gap after it.
     cdf_gap = np.abs(np.cumsum(p, axis=-1) - np.cumsum(q, axis=-1))[..., :-1]
     distance: FloatArray = np.sum(cdf_gap * gaps, axis=-1)
     return distance
+
+
+def _window(expected: FloatArray, observed: FloatArray, inputs: WindowInputs) -> DetectorResult:
+    """:func:`wasserstein` on one window, called as the registry calls every method."""
+    if inputs.points is None:
+        raise ValueError("wasserstein needs the bins' representative points")
+    return wasserstein(inputs.points, expected, observed, inputs.scale)
+
+
+METHOD = MethodInfo(
+    name="wasserstein",
+    numeric=True,
+    categorical=False,
+    warning=0.1,
+    critical=0.2,
+    threshold_kind="distance",
+    score=_window,
+    rows=wasserstein_rows,
+    uses_points=True,
+)

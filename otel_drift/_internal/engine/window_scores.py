@@ -3,11 +3,12 @@
 An ML expectation watches tens of features; scoring each window on its own is
 a dozen numpy calls on arrays of a dozen bins, so closing 30 windows cost
 about 1.6 ms of call overhead. Here the watched values of one expectation that
-use a distance method (psi, jensen_shannon, hellinger, linf, wasserstein) are
-stacked, zero-padded to the widest, and scored by the detectors' row-wise
-kernels: a zero bin on both sides adds nothing to any of these distances.
-The hypothesis tests (ks, chi_square) and CUSUM are scored one by one
-(:meth:`WatchState.score_window`), as before.
+use a method with a row-wise kernel (``MethodInfo.rows``: the distances psi,
+jensen_shannon, hellinger, linf, wasserstein) are stacked, zero-padded to the
+widest, and scored by that kernel: a zero bin on both sides adds nothing to
+any of these distances. The other methods (the hypothesis tests ks and
+chi_square, CUSUM) are scored one by one (:meth:`WatchState.score_window`),
+as before.
 
 The result for each watched value equals ``WatchState.score_window()``
 (tests/test_window_scores.py checks it to 1e-12).
@@ -15,32 +16,20 @@ The result for each watched value equals ``WatchState.score_window()``
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from otel_drift._internal.detectors import DetectorResult
-from otel_drift._internal.detectors.hellinger import hellinger_rows
-from otel_drift._internal.detectors.jensen_shannon import jensen_shannon_rows
-from otel_drift._internal.detectors.linf import linf_rows
-from otel_drift._internal.detectors.psi import psi_rows
-from otel_drift._internal.detectors.wasserstein import wasserstein_rows
+from otel_drift._internal.detectors import METHODS, DetectorResult, MethodInfo, unit_scale
 from otel_drift._internal.engine.watch_state import WatchState
 from otel_drift._internal.expectations.model import BinnedBaseline
 
-FloatArray = NDArray[np.float64]
-RowKernel = Callable[[FloatArray, FloatArray], FloatArray]
-
-_ROW_KERNELS: dict[str, RowKernel] = {
-    "psi": psi_rows,
-    "jensen_shannon": jensen_shannon_rows,
-    "hellinger": hellinger_rows,
-    "linf": linf_rows,
+#: The methods whose windows can be stacked: those with a row-wise kernel.
+_ROW_KERNELS: Mapping[str, MethodInfo] = {
+    name: method for name, method in METHODS.items() if method.rows is not None
 }
-WASSERSTEIN = "wasserstein"
 #: Below this many watched values of one method, stacking does not pay.
 MIN_GROUP = 2
 
@@ -48,8 +37,11 @@ MIN_GROUP = 2
 class _Group:
     """The watched values (positions) of one expectation sharing one method."""
 
-    def __init__(self, method: str, positions: list[int], watches: Sequence[WatchState]) -> None:
-        self.method = method
+    def __init__(
+        self, method: MethodInfo, positions: list[int], watches: Sequence[WatchState]
+    ) -> None:
+        assert method.rows is not None  # only methods with a kernel are grouped
+        self.kernel = method.rows
         self.positions = positions
         members = [watches[i] for i in positions]
         self.widths = [_expected(w).size for w in members]
@@ -61,14 +53,14 @@ class _Group:
         self.observed = np.zeros_like(self.expected)
         self.gaps = np.zeros((len(members), width - 1))
         self.scales = np.ones(len(members))
-        if method == WASSERSTEIN:
+        if method.uses_points:
             for row, member in enumerate(members):
                 assert member.points is not None  # binned baselines always have points
                 gaps = np.diff(member.points)
                 self.gaps[row, : gaps.size] = gaps
                 baseline = member.watch.baseline
                 scale = baseline.std if isinstance(baseline, BinnedBaseline) else 1.0
-                self.scales[row] = scale if math.isfinite(scale) and scale > 0.0 else 1.0
+                self.scales[row] = unit_scale(scale)
 
     def score(
         self, watches: Sequence[WatchState], results: dict[int, DetectorResult | None]
@@ -95,10 +87,8 @@ class _Group:
             return
         q = observed[judged] / totals[judged, None]
         p = self.expected[judged]
-        if self.method == WASSERSTEIN:
-            scores = wasserstein_rows(self.gaps[judged], p, q) / self.scales[judged]
-        else:
-            scores = _ROW_KERNELS[self.method](p, q)
+        # Gaps are all 0 and scales all 1 for a method that does not use points.
+        scores = self.kernel(p, q, self.gaps[judged]) / self.scales[judged]
         kept = iter(scores.tolist())
         for row, position in enumerate(self.positions):
             results[position] = DetectorResult(score=next(kept)) if judged[row] else None
@@ -113,7 +103,7 @@ class WindowScorer:
             if _stackable(watch):
                 by_method.setdefault(watch.watch.method, []).append(position)
         self._groups = [
-            _Group(method, positions, watches)
+            _Group(_ROW_KERNELS[method], positions, watches)
             for method, positions in by_method.items()
             if len(positions) >= MIN_GROUP
         ]
@@ -130,11 +120,12 @@ class WindowScorer:
 
 
 def _stackable(watch: WatchState) -> bool:
-    method = watch.watch.method
+    method = _ROW_KERNELS.get(watch.watch.method)
     return (
         watch.expected is not None
         and watch.cusum is None
-        and (method in _ROW_KERNELS or (method == WASSERSTEIN and watch.points is not None))
+        and method is not None
+        and (watch.points is not None or not method.uses_points)
         and watch.observed() is not None
         and float(watch.expected.sum()) > 0.0
     )

@@ -2,7 +2,9 @@
 
 Everything the engine needs is resolved here once, at load time: defaults
 filled in, quantile baselines turned into bins, method names checked. The
-hot path and the worker never look at the raw YAML again.
+hot path and the worker never look at the raw YAML again. The methods a
+watched value may use, with their default thresholds, are the detectors'
+registry (``METHODS``), read here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+# The drift methods a file may name, each with its default thresholds, are the
+# detectors' registry; re-exported here, with the rest of the file's format.
+from otel_drift._internal.detectors import METHODS as METHODS  # noqa: PLC0414
+from otel_drift._internal.detectors import MethodInfo as MethodInfo  # noqa: PLC0414
 from otel_drift._internal.json_shape import ExpectedShape
 
 SpanKindName = Literal["internal", "server", "client", "producer", "consumer"]
@@ -49,39 +55,6 @@ JSON_SHAPE_ATTRIBUTE = "drift.json.shape"
 
 DEFAULT_STATUS_CODE_ATTRIBUTES: tuple[str, ...] = ("http.response.status_code", "http.status_code")
 
-
-@dataclass(frozen=True)
-class MethodInfo:
-    """What a drift method applies to and its default thresholds.
-
-    ``threshold_kind`` says how ``warning``/``critical`` read:
-    ``"distance"``: the score at or above which the level is reached;
-    ``"alpha"``: a significance level, reached when the test's p-value is at or
-    below it (the score is then the test statistic);
-    ``"h"``: a CUSUM decision interval in baseline standard deviations.
-    """
-
-    numeric: bool
-    categorical: bool
-    warning: float
-    critical: float
-    threshold_kind: Literal["distance", "alpha", "h"]
-
-
-#: The drift methods an expectations file may name, one detector module each.
-METHODS: Mapping[str, MethodInfo] = {
-    "psi": MethodInfo(True, True, 0.1, 0.25, "distance"),
-    "jensen_shannon": MethodInfo(True, True, 0.1, 0.2, "distance"),
-    "wasserstein": MethodInfo(True, False, 0.1, 0.2, "distance"),
-    "ks": MethodInfo(True, False, 0.05, 0.01, "alpha"),
-    "chi_square": MethodInfo(True, True, 0.05, 0.01, "alpha"),
-    "hellinger": MethodInfo(True, True, 0.1, 0.2, "distance"),
-    "linf": MethodInfo(True, True, 0.1, 0.2, "distance"),
-    # With k=0.5, h=5 (the textbook pair) a two-sided CUSUM false-alarms about
-    # every 465 stationary samples: once a window at span rates. h=10 pushes
-    # that past ~70,000 samples and still finds a 1-sigma shift in ~22.
-    "cusum": MethodInfo(True, False, 8.0, 10.0, "h"),
-}
 
 DEFAULT_NUMERIC_METHOD = "psi"
 DEFAULT_CATEGORICAL_METHOD = "jensen_shannon"

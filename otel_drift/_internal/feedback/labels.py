@@ -29,6 +29,7 @@ import numpy as np
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import Feedback
 from otel_drift._internal.feedback.store import Array, PredictionStore, SpanKey
@@ -83,14 +84,14 @@ class LabelFeedback:
         self._lock = threading.Lock()
         self._reset_window()
         self._errors = 0
-        meter = metrics.get_meter("otel_drift", meter_provider=meter_provider)
+        meter = metrics.get_meter(sc.OWN_SCOPE, meter_provider=meter_provider)
         meter.create_observable_gauge(
-            "drift.feedback.score",
+            sc.METRIC_FEEDBACK_SCORE,
             callbacks=[self._observe_score],
             description="Accuracy, MAE or RMSE of the last closed window of label feedback",
         )
         meter.create_observable_gauge(
-            "drift.feedback.status",
+            sc.METRIC_FEEDBACK_STATUS,
             callbacks=[self._observe_status],
             description="0 ok, 1 warning, 2 critical: the model's quality against its baseline",
         )
@@ -105,7 +106,7 @@ class LabelFeedback:
             if candidate.name == expectation:
                 if candidate.feedback is None:
                     raise ValueError(f"expectation {expectation!r} declares no feedback:")
-                name = candidate.match.attributes.get("ml.model.name")
+                name = candidate.match.attributes.get(sc.ML_MODEL_NAME)
                 kwargs.setdefault("model_name", str(name) if name is not None else None)
                 return cls(expectation, candidate.feedback, **kwargs)
         raise KeyError(expectation)
@@ -222,7 +223,7 @@ class LabelFeedback:
     # -- metrics -----------------------------------------------------------------------
 
     def _attributes(self) -> dict[str, str]:
-        return {"drift.expectation": self.expectation, "drift.metric": self.spec.metric}
+        return {sc.EXPECTATION: self.expectation, sc.METRIC: self.spec.metric}
 
     def _observe_score(self, _options: CallbackOptions) -> list[Observation]:
         if not self.history:

@@ -30,14 +30,13 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from otel_drift import environment_variables as ev
-from otel_drift._internal.engine.core import WindowEvaluation
-from otel_drift._internal.semconv import STATUS_NAMES
+from otel_drift._internal.engine.results import WindowEvaluation
+from otel_drift._internal.semconv import STATUS_CHANGED_EVENT, STATUS_NAMES
 
 _logger = logging.getLogger(__name__)
 
 #: The entry-point group of packaged hooks: ``name = "module:function"``.
 ENTRY_POINT_GROUP = "otel_drift_actions"
-EVENT_NAME = "drift.status_changed"
 DEFAULT_QUEUE_SIZE = 256
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_RETRIES = 3
@@ -77,7 +76,7 @@ class DriftTransition:
         return STATUS_NAMES.index(self.status) > STATUS_NAMES.index(self.previous_status)
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"event": EVENT_NAME}
+        body: dict[str, Any] = {"event": STATUS_CHANGED_EVENT}
         body.update(asdict(self))
         return body
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
 from otel_drift._internal.expectations.model import BinnedBaseline, Expectation, ExpectationsFile
+from otel_drift._internal.semconv import VALUE_HISTOGRAM_PREFIX
 
 #: Contrib's HTTP duration histograms: (name, unit), old and new semantic conventions.
 HTTP_DURATION_HISTOGRAMS = {
@@ -28,7 +29,7 @@ MAX_BOUNDARIES = 64
 
 def value_histogram_name(expectation: str, watch: str) -> str:
     """The instrument name of a watched value's histogram (opt-in, see settings)."""
-    return f"drift.value.{expectation}.{watch}"
+    return f"{VALUE_HISTOGRAM_PREFIX}{expectation}.{watch}"
 
 
 def _duration_edges_seconds(expectations: Iterable[Expectation], kind: str) -> list[float]:

@@ -2,16 +2,17 @@
 
 The conditions on a span's name, kind and instrumentation scope depend only on
 those three values, which repeat endlessly in a service (one per route and
-operation). So they are evaluated once per distinct triple and the result, a
-``Plan``, is cached. A plan holds what is left to check against the span's
+operation). So they are evaluated once per distinct triple (a ``MatchKey``) and
+the result, the ``Candidates`` for that key, is cached. It holds the
+expectations such a span may feed and what is left to check against the span's
 attributes, indexed so that expectations keyed on an attribute value
 (``http.route: /checkout``) cost one dict lookup however many there are.
 
 A span that matches nothing costs two dict lookups (scope name, span name)
 and an index (its kind); one of a candidate's route, one more of an attribute.
-The processor reads a plan's precomputed shortcuts (``key`` with ``direct``,
-``always``) inline, and falls back to ``Plan.matches``, the one complete
-definition, whenever they cannot decide alone.
+The span reader reads the candidates' precomputed shortcuts (``key`` with
+``direct``, ``always``) inline, and falls back to ``Candidates.matches``, the one
+complete definition, whenever they cannot decide alone.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ SPAN_KINDS: Mapping[str, SpanKind] = {
 
 #: Distinct (name, kind, scope) triples remembered; a service that puts ids
 #: in span names would otherwise grow the cache without bound.
-MAX_CACHED_PLANS = 4096
+MAX_MATCH_KEYS = 4096
 
-PlanKey = tuple[str, SpanKind, str]
-#: Slots of a plan per SpanKind value in ``SpanMatcher.index``.
+MatchKey = tuple[str, SpanKind, str]
+#: Slots of candidates per SpanKind value in ``SpanMatcher.index``.
 KIND_SLOTS = max(int(kind.value) for kind in SpanKind) + 1
 
 
@@ -78,14 +79,15 @@ Candidate = tuple[int, "_Residual | None"]
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What to check for spans of one (name, kind, scope)."""
+class Candidates:
+    """The expectations spans of one (name, kind, scope) may feed, and what is left
+    to check against their attributes."""
 
     unkeyed: tuple[Candidate, ...]
     #: (attribute, {value: candidates}) for expectations with an equality condition.
     keyed: tuple[tuple[str, Mapping[AttributeScalar, tuple[Candidate, ...]]], ...]
-    #: Shortcuts for the processor's hot path, derived from the two above. ``always``:
-    #: the indices every span of this plan matches, when no attribute matters.
+    #: Shortcuts for the span reader's hot loop, derived from the two above. ``always``:
+    #: the indices every span of this key matches, when no attribute matters.
     always: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
     #: When one attribute's value alone decides (no unkeyed candidate, one keyed
     #: attribute, no residual condition, no integer written as a string among the
@@ -117,7 +119,7 @@ class Plan:
         return bool(self.unkeyed or self.keyed)
 
     def matches(self, attributes: Mapping[str, object]) -> list[int]:
-        # Plain loops, no generators: this runs on the request thread per matched span.
+        # Plain loops, no generators: this runs per matched span.
         found: list[int] = []
         for index, residual in self.unkeyed:
             if residual is None or residual.holds(attributes):
@@ -142,7 +144,7 @@ class Plan:
         return found
 
 
-EMPTY_PLAN = Plan(unkeyed=(), keyed=())
+NO_CANDIDATES = Candidates(unkeyed=(), keyed=())
 
 
 def _int_text(text: str) -> bool:
@@ -180,7 +182,7 @@ class _Compiled:
     equals: tuple[tuple[str, AttributeScalar], ...]
     regexes: tuple[tuple[str, re.Pattern[str]], ...]
 
-    def admits(self, key: PlanKey) -> bool:
+    def admits(self, key: MatchKey) -> bool:
         name, kind, scope = key
         if self.span_name is not None and name != self.span_name:
             return False
@@ -216,58 +218,58 @@ def _candidate(
 
 
 class SpanMatcher:
-    """Finds the expectations a span feeds, with plans cached per (name, kind, scope)."""
+    """Finds the expectations a span feeds, with candidates cached per (name, kind, scope)."""
 
     def __init__(self, expectations: Sequence[Expectation]) -> None:
         self._compiled = tuple(_compile(i, e) for i, e in enumerate(expectations))
-        #: The processor's plans; our own scopes map to EMPTY_PLAN.
-        self.plans: dict[PlanKey, Plan] = {}
-        #: The same plans as ``plans`` (SpanKind members only), by scope name, then
-        #: span name, then SpanKind value: what the processor looks up per span.
+        #: The span reader's candidates per key; our own scopes map to NO_CANDIDATES.
+        self.candidates: dict[MatchKey, Candidates] = {}
+        #: The same as ``candidates`` (SpanKind members only), by scope name, then
+        #: span name, then SpanKind value: what the span reader looks up per span.
         #: Two lookups of strings and an index cost less than building and hashing
         #: a (name, kind, scope) tuple, whose SpanKind hashes in Python (~0.1 us).
-        self.index: dict[str, dict[str, list[Plan | None]]] = {}
-        #: Plans for match(), which instrumentations of our own scopes call: kept
-        #: apart from ``plans``, where those scopes must stay empty.
-        self._direct_plans: dict[PlanKey, Plan] = {}
+        self.index: dict[str, dict[str, list[Candidates | None]]] = {}
+        #: Candidates for match(), which instrumentations of our own scopes call: kept
+        #: apart from ``candidates``, where those scopes must stay empty.
+        self._direct_candidates: dict[MatchKey, Candidates] = {}
         #: Per SpanKind value: whether some expectation may match a span of that kind.
         self.kinds: tuple[bool, ...] = tuple(
             any(c.kind is None or c.kind._value_ == value for c in self._compiled)
             for value in range(KIND_SLOTS)
         )
 
-    def plan_for(self, key: PlanKey) -> Plan:
-        """The plan for one (span name, kind, scope name), built and cached once."""
-        plan = self.plans.get(key)
-        if plan is None:
-            plan = self._build(key)
-            if len(self.plans) >= MAX_CACHED_PLANS:
-                self.plans.clear()
+    def candidates_for(self, key: MatchKey) -> Candidates:
+        """The candidates for one (span name, kind, scope name), built and cached once."""
+        candidates = self.candidates.get(key)
+        if candidates is None:
+            candidates = self._build(key)
+            if len(self.candidates) >= MAX_MATCH_KEYS:
+                self.candidates.clear()
                 self.index.clear()
-            self.plans[key] = plan
+            self.candidates[key] = candidates
         name, kind, scope = key
         if type(kind) is SpanKind:
             slots = self.index.setdefault(scope, {}).setdefault(name, [None] * KIND_SLOTS)
-            slots[kind._value_] = plan
-        return plan
+            slots[kind._value_] = candidates
+        return candidates
 
     def match(
         self, name: str, kind: SpanKind, scope: str, attributes: Mapping[str, object]
     ) -> list[int]:
         key = (name, kind, scope)
-        plan = self._direct_plans.get(key)
-        if plan is None:
+        candidates = self._direct_candidates.get(key)
+        if candidates is None:
             # own_scopes: otel-drift's instrumentations ask for their own spans.
-            plan = self._build(key, own_scopes=True)
-            if len(self._direct_plans) >= MAX_CACHED_PLANS:
-                self._direct_plans.clear()
-            self._direct_plans[key] = plan
-        return plan.matches(attributes) if plan is not EMPTY_PLAN else []
+            candidates = self._build(key, own_scopes=True)
+            if len(self._direct_candidates) >= MAX_MATCH_KEYS:
+                self._direct_candidates.clear()
+            self._direct_candidates[key] = candidates
+        return candidates.matches(attributes) if candidates is not NO_CANDIDATES else []
 
-    def _build(self, key: PlanKey, *, own_scopes: bool = False) -> Plan:
+    def _build(self, key: MatchKey, *, own_scopes: bool = False) -> Candidates:
         scope = key[2]
         if not own_scopes and (scope == OWN_SCOPE or scope.startswith(OWN_SCOPE + ".")):
-            return EMPTY_PLAN
+            return NO_CANDIDATES
         unkeyed: list[Candidate] = []
         keyed: dict[str, dict[AttributeScalar, list[Candidate]]] = {}
         for compiled in self._compiled:
@@ -285,8 +287,8 @@ class SpanMatcher:
             else:
                 unkeyed.append(_candidate(compiled.index, (), compiled.regexes))
         if not unkeyed and not keyed:
-            return EMPTY_PLAN
-        return Plan(
+            return NO_CANDIDATES
+        return Candidates(
             unkeyed=tuple(unkeyed),
             keyed=tuple(
                 (attr, {value: tuple(rs) for value, rs in table.items()})

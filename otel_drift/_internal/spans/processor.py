@@ -1,9 +1,12 @@
-"""``DriftSpanProcessor``: the hot path from a finished span to the engine.
+"""``DriftSpanProcessor``: the SDK's span processor, a thin adapter in front of the engine.
 
 ``on_end`` runs on the request thread, synchronously, and the SDK does not
-catch what it raises; so it does the least possible (a cached plan lookup,
-reading a few attributes, one deque append) and swallows every error of its
-own. Everything else happens on the engine's worker.
+catch what it raises; so it does the least possible: it parks the finished span
+(one deque append) and wakes the engine's worker now and then, as the SDK's
+``BatchSpanProcessor`` does with its exporter. On the worker, the processor's
+``SpanReader`` (``spans/reader.py``) matches the parked spans and feeds their
+values to the engine: processor (park) -> reader (worker) -> engine. Neither
+raises into the application: the reader counts and logs its errors.
 """
 
 from __future__ import annotations
@@ -12,187 +15,31 @@ import logging
 import os
 import weakref
 from collections import deque
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
 
 from opentelemetry import metrics, trace
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
 
 from otel_drift._internal.engine.core import DriftEngine
 from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
+from otel_drift._internal.expectations.model import ExpectationsFile
 from otel_drift._internal.settings import Settings
-from otel_drift._internal.signals.core import (
-    DriftMetrics,
-    EvaluationSpans,
-    ValueHistograms,
-    ViolationSpans,
-)
-from otel_drift._internal.spans.matching import EMPTY_PLAN, SpanMatcher
+from otel_drift._internal.signals.evaluation_spans import EvaluationSpans
+from otel_drift._internal.signals.metrics import DriftMetrics, ValueHistograms
+from otel_drift._internal.signals.violation_spans import ViolationSpans
+from otel_drift._internal.spans.matching import SpanMatcher
+from otel_drift._internal.spans.reader import SpanReader, private_layout_holds
 
 _logger = logging.getLogger(__name__)
-
-_ATTRIBUTE = 0
-_DURATION = 1
-_STATUS = 2
-#: An attribute watched under one name: ``names`` is then that name itself.
-_ONE_ATTRIBUTE = 3
-
-#: Per expectation: one (code, attribute names) per watched value.
-Extractor = tuple[tuple[int, Any], ...]
-
-
-def _extractor(expectation: Expectation) -> Extractor:
-    specs: list[tuple[int, Any]] = []
-    for watch in expectation.watch:
-        kind = watch.source.kind
-        if kind == "span.duration":
-            specs.append((_DURATION, ()))
-        elif kind == "span.status":
-            specs.append((_STATUS, ()))
-        elif len(watch.source.attributes) == 1:
-            specs.append((_ONE_ATTRIBUTE, watch.source.attributes[0]))
-        else:
-            # attribute and http.status_class both read the first present attribute;
-            # the worker derives the class.
-            specs.append((_ATTRIBUTE, watch.source.attributes))
-    return tuple(specs)
-
-
-def _values(
-    extractor: Extractor,
-    span: ReadableSpan,
-    attributes: Mapping[str, object],
-    *,
-    public: bool = False,
-) -> tuple[object, ...]:
-    """The watched values of one expectation, from an SDK span's private fields,
-    or through the public API (``public``: see ``_private_layout_holds``)."""
-    if public:
-        end, start, status = span.end_time, span.start_time, span.status
-    else:
-        end, start, status = span._end_time, span._start_time, span._status
-    values: list[object] = []
-    for code, names in extractor:
-        if code == _ONE_ATTRIBUTE:
-            values.append(attributes.get(names))
-        elif code == _ATTRIBUTE:
-            values.append(_first_present(attributes, names))
-        elif code == _DURATION:
-            values.append(end - start if end is not None and start is not None else None)
-        else:
-            values.append(status.status_code)
-    return tuple(values)
-
-
-def _first_present(attributes: Mapping[str, object], names: Sequence[str]) -> object:
-    for name in names:
-        value = attributes.get(name)
-        if value is not None:
-            return value
-    return None
-
-
-def _column(
-    code: int,
-    names: Any,
-    spans: Sequence[ReadableSpan],
-    attributes: Sequence[Mapping[str, object]],
-) -> list[object]:
-    """One watched value of many SDK spans: ``_values`` column-wise."""
-    if code == _ONE_ATTRIBUTE:
-        return [each.get(names) for each in attributes]
-    if code == _ATTRIBUTE:
-        if len(names) == 2:  # the usual pair: the stable name, then the old one
-            first, second = names
-            return [
-                value if (value := each.get(first)) is not None else each.get(second)
-                for each in attributes
-            ]
-        return [_first_present(each, names) for each in attributes]
-    if code == _DURATION:
-        return [
-            end - start
-            if (end := span._end_time) is not None and (start := span._start_time) is not None
-            else None
-            for span in spans
-        ]
-    return [span._status._status_code for span in spans]
-
-
-def _attributes_of(span: ReadableSpan) -> Mapping[str, object]:
-    """The span's attributes as a plain dict where the SDK allows it.
-
-    ``ReadableSpan.attributes`` wraps the SDK's ``BoundedAttributes`` in a
-    read-only proxy whose ``get`` runs Python code and raises and catches
-    ``KeyError`` on every miss (~0.9 us against ~0.05 us for a dict). The span
-    is finished, so its attributes can no longer change; with the SDK pinned,
-    reading its private dict is safe, and anything else takes the public path.
-    """
-    raw = getattr(span, "_attributes", None)
-    if type(raw) is BoundedAttributes:
-        return raw._dict
-    return span.attributes or {}
-
-
-def _private_layout_holds() -> bool:
-    """Whether this SDK's ``ReadableSpan`` keeps what ``on_end`` reads in the private
-    attributes it reads them from (true of the pinned SDK, 1.45).
-
-    Each public property costs a Python call (~50 ns, three to five of them per
-    span). ``on_end`` reads ``_name``, ``_kind``, ``_instrumentation_scope._name``,
-    ``_attributes`` (``BoundedAttributes._dict``), ``_context``, ``_start_time``,
-    ``_end_time`` and ``_status._status_code`` directly, from spans of exactly
-    this class (those the SDK hands to processors), when this probe, run once at
-    import, finds every one equal to its public counterpart; otherwise, and for
-    any other span class, it uses the public properties.
-    """
-    try:
-        scope = InstrumentationScope("otel_drift.probe")
-        attributes = BoundedAttributes(attributes={"probe": 1}, immutable=False)
-        status = Status(StatusCode.ERROR)
-        context = SpanContext(1, 2, is_remote=False)
-        span = ReadableSpan(
-            name="probe",
-            context=context,
-            attributes=attributes,
-            kind=SpanKind.CONSUMER,
-            instrumentation_scope=scope,
-            resource=Resource.get_empty(),
-            status=status,
-            start_time=3,
-            end_time=5,
-        )
-        private: dict[str, Any] = vars(span)
-        return bool(
-            private["_name"] is span.name
-            and private["_kind"] is span.kind is SpanKind.CONSUMER
-            and type(span.kind._value_) is int
-            and private["_instrumentation_scope"] is span.instrumentation_scope is scope
-            and scope._name == scope.name
-            and private["_context"] is span.context
-            and private["_start_time"] == span.start_time == 3
-            and private["_end_time"] == span.end_time == 5
-            and private["_status"] is span.status
-            and private["_status"]._status_code is span.status.status_code
-            and private["_attributes"] is attributes
-            and attributes._dict == dict(span.attributes or {})
-        )
-    except Exception:
-        return False
-
 
 #: Ended spans that on_end may park for the worker (their memory stays bounded:
 #: each holds its attributes and events, a few KB).
 MAX_PARKED_SPANS = 8192
 
-#: The span class whose private attributes ``on_end`` reads, or None.
-_FAST_SPAN: type | None = ReadableSpan if _private_layout_holds() else None
+#: The span class whose private attributes ``on_end`` and the reader read, or None.
+_FAST_SPAN: type | None = ReadableSpan if private_layout_holds() else None
 
 
 class DriftSpanProcessor(SpanProcessor):
@@ -227,19 +74,20 @@ class DriftSpanProcessor(SpanProcessor):
         self.settings = settings or Settings()
         self.engine = DriftEngine(loaded, self.settings)
         self._matcher = SpanMatcher(loaded.expectations)
-        self._plans = self._matcher.plans
-        self._index = self._matcher.index
         self._kinds = self._matcher.kinds
-        self._extractors: Sequence[Extractor] = tuple(_extractor(e) for e in loaded.expectations)
-        self._submit = self.engine.submit
-        self._errors = 0
-        #: Ended spans parked by on_end for the worker, which matches them and
-        #: reads their values: see on_end. Bounded; past it, on_end does it in place.
+        #: Ended spans parked by on_end for the worker, where the reader matches them
+        #: and reads their values: see on_end. Bounded; past it, on_end has the
+        #: reader do it in place.
         self._ended: deque[ReadableSpan] = deque()
         self._ended_capacity = min(self.settings.queue_size, MAX_PARKED_SPANS)
         #: Parked spans at which the next one wakes the worker (half the bound).
         self._ended_wake_before = max(1, self._ended_capacity // 2) - 1
-        self.engine.add_source(self._drain)
+        self._reader = SpanReader(
+            self.engine, self._matcher, loaded.expectations, self._ended, _FAST_SPAN
+        )
+        #: on_end's way when the parking is full (bound once: on_end's code stays as tuned).
+        self._match = self._reader.match
+        self.engine.add_source(self._reader.drain)
         weak = weakref.ref(self)
 
         def after_fork() -> None:
@@ -288,160 +136,6 @@ class DriftSpanProcessor(SpanProcessor):
             return
         self._match(span)  # parked spans at their bound (or shut down): in place
 
-    def _drain(self) -> None:
-        """Match the parked spans and feed their values to the engine, a column per
-        watched value: the engine calls this on its worker, holding its lock.
-
-        Column by column, in comprehensions, the values of a pass's spans cost
-        about a fifth less than span by span through ``submit`` and the queue
-        (a tuple per span, then taken apart again into columns).
-        """
-        for index, contexts, columns in self._columns_of(self._take_parked()):
-            self.engine.feed_columns(index, contexts, columns)
-
-    def _columns_of(
-        self, spans: Sequence[ReadableSpan]
-    ) -> list[tuple[int, list[SpanContext | None], list[list[object]]]]:
-        """Per expectation the spans match: their contexts and a column per watched
-        value, each in the order the spans ended. Spans of other classes, and the
-        spans of a group whose columns cannot be read, are queued one by one."""
-        matched = self._matched
-        # Per expectation: its spans and their attributes.
-        groups: dict[int, tuple[list[ReadableSpan], list[Mapping[str, object]]]] = {}
-        for span in spans:
-            try:
-                if type(span) is not _FAST_SPAN:
-                    self._on_end_public(span)  # queued, as on_end would
-                    continue
-                found = matched(span)
-                if found is None:
-                    continue
-                indices, attributes = found
-                for index in indices:
-                    group = groups.get(index)
-                    if group is None:
-                        group = groups[index] = ([], [])
-                    group[0].append(span)
-                    group[1].append(attributes)
-            except Exception:
-                self._count_error()
-        found_columns = []
-        for index, (group_spans, group_attributes) in groups.items():
-            extractor = self._extractors[index]
-            try:
-                columns = [
-                    _column(code, names, group_spans, group_attributes) for code, names in extractor
-                ]
-                contexts: list[SpanContext | None] = [span._context for span in group_spans]
-            except Exception:
-                # Something odd in one span: span by span, so only that one is lost.
-                for span, attributes in zip(group_spans, group_attributes, strict=True):
-                    try:
-                        self._submit(index, span._context, _values(extractor, span, attributes))
-                    except Exception:
-                        self._count_error()
-                continue
-            found_columns.append((index, contexts, columns))
-        return found_columns
-
-    def _take_parked(self) -> list[ReadableSpan]:
-        ended = self._ended
-        popleft = ended.popleft
-        spans: list[ReadableSpan] = []
-        keep = spans.append
-        try:
-            for _ in range(len(ended)):
-                keep(popleft())
-        except IndexError:
-            pass  # taken meanwhile (a fork's clear): keep what was taken
-        return spans
-
-    def _match_parked(self) -> None:
-        """Match the parked spans one by one through ``submit`` (which counts them
-        as dropped once the engine is shut down)."""
-        for span in self._take_parked():
-            self._match(span)
-
-    def _matched(self, span: ReadableSpan) -> tuple[Sequence[int], Mapping[str, object]] | None:
-        """The expectations a span of the SDK's class matches, and its attributes.
-
-        Inline, each field read once: every call or property costs ~50 ns here.
-        """
-        scope = span._instrumentation_scope
-        scope_name = "" if scope is None else scope._name
-        kind = span._kind
-        plan = None
-        by_name = self._index.get(scope_name)
-        if by_name is not None and type(kind) is SpanKind:
-            slots = by_name.get(span._name)
-            if slots is not None:
-                plan = slots[kind._value_]
-        if plan is None:
-            plan = self._matcher.plan_for((span._name, kind, scope_name))
-        if plan is EMPTY_PLAN:
-            return None
-        raw = span._attributes
-        attributes: Mapping[str, object] = (
-            raw._dict if type(raw) is BoundedAttributes else (span.attributes or {})
-        )
-        indices: Sequence[int] | None
-        key = plan.key
-        if key is not None:
-            try:
-                indices = plan.direct.get(attributes.get(key))
-            except Exception:
-                # Unhashable, or a hostile __hash__: equal to no scalar of the file.
-                return None
-            if indices is None:
-                return None
-        else:
-            indices = plan.always
-            if indices is None:
-                indices = plan.matches(attributes)
-            if not indices:
-                return None
-        return indices, attributes
-
-    def _match(self, span: ReadableSpan) -> None:
-        """Match one span and queue its values (``on_end`` when the parking is full).
-
-        What the SDK hands over takes the private path; anything else
-        ``_on_end_public``.
-        """
-        try:
-            if type(span) is not _FAST_SPAN:
-                self._on_end_public(span)
-                return
-            found = self._matched(span)
-            if found is None:
-                return
-            indices, attributes = found
-            context = span._context
-            for index in indices:
-                self._submit(index, context, _values(self._extractors[index], span, attributes))
-        except Exception:
-            self._count_error()
-
-    def _on_end_public(self, span: ReadableSpan) -> None:
-        """``on_end`` through the public ``ReadableSpan`` API only; ``Plan.matches``
-        decides alone. The same result as the private path, slower."""
-        scope = span.instrumentation_scope
-        key = (span.name, span.kind, "" if scope is None else scope.name)
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._matcher.plan_for(key)
-        if plan is EMPTY_PLAN:
-            return
-        attributes = _attributes_of(span)
-        for index in plan.matches(attributes):
-            values = _values(self._extractors[index], span, attributes, public=True)
-            self.engine.submit(index, span.context, values)
-
-    def _count_error(self) -> None:
-        self._errors += 1
-        if self._errors <= 3 or self._errors % 10000 == 0:
-            _logger.exception("otel-drift: error in on_end (#%d); span ignored", self._errors)
-
     def expectations_for(
         self,
         span_name: str,
@@ -467,7 +161,7 @@ class DriftSpanProcessor(SpanProcessor):
         self._ended_capacity = 0
         try:
             self.engine.shutdown()
-            self._match_parked()  # any parked after that flush: dropped and counted
+            self._reader.match_parked()  # any parked after that flush: dropped and counted
         except Exception:
             _logger.exception("otel-drift: error during shutdown")
 

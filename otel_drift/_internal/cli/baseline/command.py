@@ -28,9 +28,10 @@ from otel_drift._internal.cli.baseline.stats import (
     CategoryStats,
     NumericStats,
     is_categorical_output,
+    labels_of,
 )
 from otel_drift._internal.cli.baseline.write import dump, watch_name
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import loads_expectations
 
@@ -256,7 +257,10 @@ def _predict_first(
     features: Sequence[str],
     spill: Any,
 ) -> None:
-    from otel_drift.instrumentation._ml.outputs import (  # noqa: PLC0415 - only with --model
+    # The CLI's one import from outside the base: the ML instrumentation's
+    # reading of a model output, so that the baseline is built from the same
+    # prediction column the live spans report. Only with --model.
+    from otel_drift.instrumentation._ml.outputs import (  # noqa: PLC0415
         prediction_array,
         prediction_column,
     )
@@ -292,20 +296,14 @@ def _score(
         present = ~np.asarray(truth == None, dtype=bool)  # noqa: E711 - elementwise
         if truth.dtype.kind == "f":
             present &= ~np.isnan(truth.astype(np.float64))
-        predicted = _label_text(column[present])
-        prediction.correct += int(np.count_nonzero(predicted == _label_text(truth[present])))
+        predicted = labels_of(column[present])
+        prediction.correct += int(np.count_nonzero(predicted == labels_of(truth[present])))
         prediction.outcomes += int(present.sum())
     elif truth.dtype.kind in "fiub":
         error = column.astype(np.float64) - truth.astype(np.float64)
         finite = np.isfinite(error)
         prediction.abs_error += float(np.abs(error[finite]).sum())
         prediction.outcomes += int(finite.sum())
-
-
-def _label_text(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    from otel_drift._internal.cli.baseline.stats import labels_of  # noqa: PLC0415
-
-    return labels_of(values)
 
 
 def _document(

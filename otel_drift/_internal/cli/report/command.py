@@ -17,8 +17,8 @@ from html import escape
 from pathlib import Path
 
 from otel_drift._internal.cli.gate import parse_duration
-from otel_drift._internal.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError
+from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.cli.report.data import WatchReport, from_otlp_dir, from_prometheus
 from otel_drift._internal.cli.report.svg import (
     STATUS_COLORS,

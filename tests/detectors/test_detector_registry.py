@@ -1,0 +1,69 @@
+"""The registry: each detector's MethodInfo, and what the rest of the package derives from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from otel_drift._internal import detectors
+from otel_drift._internal.cli import promql
+from otel_drift._internal.detectors import METHODS, MethodInfo
+from otel_drift._internal.detectors.method import WindowInputs
+from otel_drift._internal.expectations import model
+
+#: name: (numeric, categorical, warning, critical, threshold kind), as published.
+DEFAULTS = {
+    "psi": (True, True, 0.1, 0.25, "distance"),
+    "jensen_shannon": (True, True, 0.1, 0.2, "distance"),
+    "wasserstein": (True, False, 0.1, 0.2, "distance"),
+    "ks": (True, False, 0.05, 0.01, "alpha"),
+    "chi_square": (True, True, 0.05, 0.01, "alpha"),
+    "hellinger": (True, True, 0.1, 0.2, "distance"),
+    "linf": (True, True, 0.1, 0.2, "distance"),
+    "cusum": (True, False, 8.0, 10.0, "h"),
+}
+
+
+def test_names_order_and_defaults_are_pinned() -> None:
+    assert {
+        name: (m.numeric, m.categorical, m.warning, m.critical, m.threshold_kind)
+        for name, m in METHODS.items()
+    } == DEFAULTS
+    assert list(METHODS) == list(DEFAULTS)
+    assert all(name == method.name for name, method in METHODS.items())
+
+
+def test_the_expectations_model_reads_the_registry() -> None:
+    assert model.METHODS is METHODS
+    assert model.MethodInfo is MethodInfo
+    assert METHODS[model.DEFAULT_NUMERIC_METHOD].numeric
+    assert METHODS[model.DEFAULT_CATEGORICAL_METHOD].categorical
+
+
+def test_promql_covers_the_methods_with_a_promql_form() -> None:
+    assert promql.FLEET_METHODS == ("psi", "jensen_shannon", "hellinger", "linf")
+    for name in promql.FLEET_METHODS:
+        assert promql.SCORE_EXPRESSIONS[name] is METHODS[name].promql
+
+
+@pytest.mark.parametrize("name", [n for n, m in METHODS.items() if m.rows is not None])
+def test_row_kernels_equal_the_window_score(name: str) -> None:
+    method = METHODS[name]
+    assert method.rows is not None and method.score is not None
+    rng = np.random.default_rng(12)
+    expected = rng.dirichlet(np.ones(6), size=4)
+    expected[1, 2] = 0.0
+    expected[1] /= expected[1].sum()
+    observed = rng.multinomial(300, [0.1, 0.2, 0.3, 0.2, 0.1, 0.1], size=4).astype(float)
+    points = np.cumsum(rng.uniform(0.5, 2.0, size=6))
+    gaps = np.tile(np.diff(points), (4, 1)) if method.uses_points else np.zeros((4, 5))
+    rows = method.rows(expected, observed / observed.sum(axis=1, keepdims=True), gaps)
+    for row in range(4):
+        alone = method.score(expected[row], observed[row], WindowInputs(points=points))
+        assert rows[row] == pytest.approx(alone.score, rel=1e-12, abs=1e-15)
+
+
+def test_only_stateful_methods_have_no_window_score() -> None:
+    assert [n for n, m in METHODS.items() if m.score is None] == ["cusum"]
+    with pytest.raises(ValueError, match="unknown drift method 'nope'"):
+        detectors.evaluate("nope", np.ones(2) / 2, np.ones(2))
