@@ -57,7 +57,7 @@ def read_evaluations(path: Path) -> list[EvaluationRecord]:
             continue
         attributes = attributes_dict(span.get("attributes", []))
         watches: dict[str, tuple[int, float | None, str]] = {}
-        prefix = "drift.watch."
+        prefix = sc.WATCH_PREFIX
         for key, value in attributes.items():
             if key.startswith(prefix) and key.endswith(".status"):
                 name = key[len(prefix) : -len(".status")]

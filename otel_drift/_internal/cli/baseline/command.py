@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from otel_drift._internal import semconv as sc
 from otel_drift._internal.cli.baseline.model import ModelError, load_model, predict
 from otel_drift._internal.cli.baseline.read import DataError, Source, open_source
 from otel_drift._internal.cli.baseline.stats import (
@@ -315,11 +316,11 @@ def _document(
     prediction: _Prediction | None,
     rows: int,
 ) -> dict[str, Any]:
-    match: dict[str, Any] = {"ml.model.name": arguments.model_name or arguments.name}
+    match: dict[str, Any] = {sc.ML_MODEL_NAME: arguments.model_name or arguments.name}
     if arguments.model_version:
-        match["ml.model.version"] = str(arguments.model_version)
+        match[sc.ML_MODEL_VERSION] = str(arguments.model_version)
     if arguments.model:
-        match["ml.operation"] = arguments.operation
+        match[sc.ML_OPERATION] = arguments.operation
     watch: dict[str, Any] = {}
     taken: set[str] = set()
     for feature in features:
