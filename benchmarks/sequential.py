@@ -34,8 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.common import Section, interleave, spread, table, time_ns, verdict
-from otel_drift._internal.detectors import Cusum
-from otel_drift._internal.expectations.model import METHODS
+from otel_drift._internal.detectors import METHODS, Cusum
 
 Stream = NDArray[np.float64]
 

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from benchmarks.common import Section, table, verdict
 from otel_drift import DriftEngine, Settings, WindowEvaluation, loads_expectations
-from otel_drift._internal.expectations.model import METHODS
+from otel_drift._internal.detectors import METHODS
 
 WINDOW = 1000
 REFERENCE = 100_000

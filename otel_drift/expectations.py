@@ -10,13 +10,13 @@ checks files from the command line.
 
 from __future__ import annotations
 
+from otel_drift._internal.detectors import METHODS, MethodInfo
 from otel_drift._internal.expectations.errors import ExpectationsError, Problem
 from otel_drift._internal.expectations.load import load_expectations, loads_expectations
 from otel_drift._internal.expectations.model import (
     DEFAULT_CATEGORICAL_METHOD,
     DEFAULT_NUMERIC_METHOD,
     DEFAULT_STATUS_CODE_ATTRIBUTES,
-    METHODS,
     Baseline,
     BinnedBaseline,
     CategoricalBaseline,
@@ -25,7 +25,6 @@ from otel_drift._internal.expectations.model import (
     ExpectationsFile,
     Hysteresis,
     Match,
-    MethodInfo,
     Source,
     Watch,
     Window,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from otel_drift._internal import detectors
 from otel_drift._internal.cli import promql
-from otel_drift._internal.detectors import METHODS, MethodInfo
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.detectors.method import WindowInputs
 from otel_drift._internal.expectations import model
 
@@ -33,9 +36,18 @@ def test_names_order_and_defaults_are_pinned() -> None:
     assert all(name == method.name for name, method in METHODS.items())
 
 
-def test_the_expectations_model_reads_the_registry() -> None:
-    assert model.METHODS is METHODS
-    assert model.MethodInfo is MethodInfo
+def test_the_model_and_feed_stay_free_of_numpy() -> None:
+    """Every instrumentation imports them at start-up, also where otel-drift is
+    off: the registry (and numpy, ~100 ms) loads only with an expectations file."""
+    code = (
+        "import sys, otel_drift._internal.expectations.model, otel_drift._internal.feed; "
+        "print(sorted(m for m in ('numpy', 'otel_drift._internal.detectors') if m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
+
+
+def test_the_default_methods_are_registered() -> None:
     assert METHODS[model.DEFAULT_NUMERIC_METHOD].numeric
     assert METHODS[model.DEFAULT_CATEGORICAL_METHOD].categorical
 

@@ -173,7 +173,7 @@ def mutated(draw: st.DrawFn) -> Any:
         action = draw(st.sampled_from(["replace", "delete", "add"]))
         if not path:
             if action == "replace":
-                document = draw(st.sampled_from(VALUES))
+                document = copy.deepcopy(draw(st.sampled_from(VALUES)))
             continue
         parent = _at(document, path[:-1])
         if action == "replace":

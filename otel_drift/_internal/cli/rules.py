@@ -27,9 +27,10 @@ import yaml
 
 from otel_drift._internal.cli import promql as pq
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
-from otel_drift._internal.expectations.model import METHODS, ExpectationsFile
+from otel_drift._internal.expectations.model import ExpectationsFile
 
 _DURATION = re.compile(r"^[0-9]+(ms|s|m|h|d|w|y)$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

@@ -15,9 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from otel_drift._internal.detectors import Cusum, DetectorResult, Hysteresis, evaluate, level
-from otel_drift._internal.expectations.model import (
+from otel_drift._internal.detectors import (
     METHODS,
+    Cusum,
+    DetectorResult,
+    Hysteresis,
+    evaluate,
+    level,
+)
+from otel_drift._internal.expectations.model import (
     BinnedBaseline,
     CategoricalBaseline,
     Expectation,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, cast
 
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.baselines import (
     bin_moments,
     quantile_bins,
@@ -22,7 +23,6 @@ from otel_drift._internal.expectations.model import (
     DEFAULT_STATUS_CODE_ATTRIBUTES,
     FEEDBACK_THRESHOLDS,
     JSON_SHAPE_ATTRIBUTE,
-    METHODS,
     ML_PREDICTION_KEY,
     ML_SOURCES,
     Baseline,

@@ -4,7 +4,9 @@ Everything the engine needs is resolved here once, at load time: defaults
 filled in, quantile baselines turned into bins, method names checked. The
 hot path and the worker never look at the raw YAML again. The methods a
 watched value may use, with their default thresholds, are the detectors'
-registry (``METHODS``), read here.
+registry (``detectors.METHODS``), read by ``resolve`` and ``build``: this
+module stays free of numpy, since every instrumentation imports it at
+start-up, also where otel-drift is off.
 """
 
 from __future__ import annotations
@@ -13,10 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-# The drift methods a file may name, each with its default thresholds, are the
-# detectors' registry; re-exported here, with the rest of the file's format.
-from otel_drift._internal.detectors import METHODS as METHODS  # noqa: PLC0414
-from otel_drift._internal.detectors import MethodInfo as MethodInfo  # noqa: PLC0414
 from otel_drift._internal.json_shape import ExpectedShape
 
 SpanKindName = Literal["internal", "server", "client", "producer", "consumer"]

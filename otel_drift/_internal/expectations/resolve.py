@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.model import (
     DEFAULT_CATEGORICAL_METHOD,
     DEFAULT_NUMERIC_METHOD,
-    METHODS,
     ValueKind,
 )
 

@@ -14,9 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.baseline_checks import BaselineChecker
 from otel_drift._internal.expectations.errors import PathParts, ProblemList
-from otel_drift._internal.expectations.model import DEFAULT_MIN_SAMPLES, METHODS, ValueKind
+from otel_drift._internal.expectations.model import DEFAULT_MIN_SAMPLES, ValueKind
 from otel_drift._internal.expectations.resolve import (
     SOURCE_KINDS,
     as_mapping,
