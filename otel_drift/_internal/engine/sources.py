@@ -28,9 +28,6 @@ STATUS_LABELS = {
     StatusCode.ERROR: "ERROR",
 }
 
-#: Source kinds read from a finished span (the others come from ML batches).
-SPAN_SOURCE_KINDS = ("attribute", "http.status_class", "span.duration", "span.status", "json.shape")
-
 
 def first_present(attributes: Mapping[str, object], names: Sequence[str]) -> object:
     """The value of the first of ``names`` present (not None) in ``attributes``.
