@@ -3,7 +3,8 @@
 Each one is also an ``opentelemetry-instrument`` flag: the ``OTEL_`` prefix is
 dropped and the rest lower-cased, so ``OTEL_DRIFT_EXPECTATIONS`` is
 ``--drift_expectations``. A value that cannot be parsed is logged once and
-replaced by the default.
+replaced by the default. An ``OTEL_DRIFT_*`` name not listed here is logged
+too (with the closest name that is), since it is otherwise not read at all.
 """
 
 OTEL_DRIFT_ENABLED = "OTEL_DRIFT_ENABLED"
@@ -18,6 +19,18 @@ OTEL_DRIFT_EXPECTATIONS = "OTEL_DRIFT_EXPECTATIONS"
 .. envvar:: OTEL_DRIFT_EXPECTATIONS
 
 Path of the expectations file (YAML or JSON). Unset: otel-drift stays off.
+"""
+
+OTEL_DRIFT_STRICT = "OTEL_DRIFT_STRICT"
+"""
+.. envvar:: OTEL_DRIFT_STRICT
+
+``false`` (default) or ``true``. By default an invalid expectation is
+disabled alone: its problems are logged (file, place in it, fix), counted in
+``drift.config.errors``, and the other expectations run. With ``true`` one
+invalid expectation refuses the whole file and otel-drift stays off, with one
+error log. A file that cannot be read or parsed, or whose problems lie outside
+any one expectation (``version``, ``defaults``), is refused either way.
 """
 
 OTEL_DRIFT_WINDOW = "OTEL_DRIFT_WINDOW"
@@ -198,6 +211,7 @@ __all__ = [
     "OTEL_DRIFT_MAX_CATEGORIES",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",
+    "OTEL_DRIFT_STRICT",
     "OTEL_DRIFT_VALUE_HASH_KEY",
     "OTEL_DRIFT_VALUE_HISTOGRAMS",
     "OTEL_DRIFT_VIOLATION_SPANS_PER_SECOND",

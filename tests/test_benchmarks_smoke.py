@@ -15,9 +15,21 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from benchmarks import hot_path, memory, requests, requests_inprocess, run, servers, startup
+from benchmarks import (
+    hot_path,
+    memory,
+    requests,
+    requests_inprocess,
+    run,
+    servers,
+    startup,
+    window_data,
+    window_power,
+    window_tests,
+)
 from benchmarks.common import (
     Section,
     bootstrap,
@@ -76,6 +88,31 @@ def test_requests_inprocess() -> None:
         added = section.figures[f"requests_inprocess_added_pct_{framework.short}"]
         assert math.isfinite(added)
         assert section.figures[f"requests_inprocess_otel_us_{framework.short}"] > 0
+
+
+def test_window_tests_judge_steady_and_shifted_windows() -> None:
+    """The window-test harness drives the real judging: a steady window stays ok
+    for every method, latency x1.5 is critical for the significance methods and
+    flagged by NannyML's rule too."""
+    for module in (window_data, window_power, window_tests):
+        assert doctest.testmod(module).failed == 0
+    rng = np.random.default_rng(11)
+    draw = window_data.latency()
+    reference = draw(rng, 20_000)
+    judge = window_data.Judge("numeric", reference, 1000)
+    assert sorted(judge.states) == sorted(window_data.methods_for("numeric"))
+    steady = judge.window(draw(rng, 1000))
+    assert {m: e.level for m, e in steady.items()} == dict.fromkeys(steady, 0)
+    judge.reset()
+    shifted = judge.window(window_data.latency(1.5)(rng, 1000))
+    assert shifted["ks"].level == shifted["chi_square"].level == shifted["psi"].level == 2
+    nannyml = window_power.NannyML(reference, "numeric", 1000)
+    assert nannyml.threshold > 0
+    assert nannyml.drifted(window_data.latency(1.5)(rng, 1000))
+    labels = window_data.categories(window_data.STATUS, window_data.status_shares())(rng, 20_000)
+    errors = window_data.Judge("categorical", labels, 1000)
+    spike = window_data.categories(window_data.STATUS, window_data.status_shares(0.1))
+    assert errors.window(spike(rng, 1000))["chi_square"].level == 2
 
 
 def test_runner_writes_results(tmp_path: Path) -> None:

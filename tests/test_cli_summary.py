@@ -35,7 +35,10 @@ def test_summary_of_an_exported_run(
     out = capsys.readouterr().out
     assert "expectation 'checkout':" in out
     # All latencies in the baseline's first bin, half the requests failing.
-    assert "window   1 (500 spans): latency=critical (psi 7.640)" in out
+    assert "window   1 (500 spans): latency=critical (psi 5.701)" in out
     assert "status=critical" in out
+    # What moved, from the engine's own drift.top_changes and p-values.
+    assert "latency: p=0, moved: p50 20 ms -> 5 ms; [0,10) ms: 20.0% -> 100.0%" in out
+    assert "status: p=2.6e-199, moved: 500: 1.0% -> 50.0%; 200: 97.0% -> 50.0%" in out
     assert "[partial]" in out
     assert main(["summary", str(tmp_path / "missing")]) == 1

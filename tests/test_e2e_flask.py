@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from otel_drift._internal.cli.summary import EvaluationRecord, read_evaluations
+from otel_drift._internal.cli.traces import EvaluationRecord, read_evaluations
 from tests.support import EXAMPLE_FILE, ROOT
 
 DEMO = ROOT / "examples" / "demo"

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 from typing import TYPE_CHECKING
 
 from otel_drift import environment_variables as ev
 from otel_drift._internal import feed
+from otel_drift._internal.semconv import SERVICE_INSTANCE_ID
 from otel_drift._internal.settings import Settings, settings_from_env
 
 if TYPE_CHECKING:
@@ -54,21 +56,26 @@ def _install(settings: Settings) -> None:
     from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
 
     from otel_drift._internal.expectations.errors import ExpectationsError  # noqa: PLC0415
-    from otel_drift._internal.expectations.load import load_expectations  # noqa: PLC0415
+    from otel_drift._internal.expectations.load import salvage_expectations  # noqa: PLC0415
     from otel_drift._internal.signals.console import ConsoleReporter  # noqa: PLC0415
     from otel_drift._internal.spans.processor import DriftSpanProcessor  # noqa: PLC0415
 
     try:
-        expectations = load_expectations(settings.expectations_path)
+        # Invalid expectations are left out (each logged); the file is refused
+        # whole only when nothing in it can be trusted, or OTEL_DRIFT_STRICT says so.
+        loaded = salvage_expectations(settings.expectations_path, strict=settings.strict)
     except ExpectationsError as error:
         # One line: log collectors (journald, Kubernetes, most agents) split records at
         # newlines, and the problem would arrive as lines that do not say otel-drift.
         _logger.error(
-            "otel-drift is disabled: the expectations file named by %s is invalid: %s",
+            "otel-drift is disabled: the expectations file named by %s is invalid and refused "
+            "whole (%s): %s",
             ev.OTEL_DRIFT_EXPECTATIONS,
+            error.why_refused or "it is invalid",
             " | ".join(line.strip() for line in str(error).splitlines()),
         )
         return
+    expectations = loaded.file
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         _logger.error(
@@ -79,9 +86,12 @@ def _install(settings: Settings) -> None:
             type(provider).__name__,
         )
         return
-    processor = DriftSpanProcessor(expectations, settings=settings)
+    processor = DriftSpanProcessor(loaded, settings=settings)
     if settings.console:
-        processor.engine.add_listener(ConsoleReporter())
+        # Name the process: gunicorn workers and replicas share a terminal.
+        resource = provider.resource.attributes
+        process = resource.get(SERVICE_INSTANCE_ID) or f"pid {os.getpid()}"
+        processor.engine.add_listener(ConsoleReporter(process=str(process)))
     provider.add_span_processor(processor)
     _install_actions(processor, provider)
     # atexit runs handlers last-registered first: this evaluates the last
@@ -91,9 +101,10 @@ def _install(settings: Settings) -> None:
     if settings.flush_on_sigterm:
         _flush_on_sigterm(processor)
     _logger.info(
-        "otel-drift: watching %d expectations from %s",
+        "otel-drift: watching %d expectations from %s%s",
         len(expectations.expectations),
         settings.expectations_path,
+        f" ({len(loaded.disabled)} invalid, disabled)" if loaded.disabled else "",
     )
 
 

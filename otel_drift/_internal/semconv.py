@@ -4,8 +4,17 @@
 # processor: otel-drift's own instrumentations hand their values over themselves.
 OWN_SCOPE = "otel_drift"
 
-#: ``drift.status`` values by number: 0 ok, 1 warning, 2 critical.
-STATUS_NAMES = ("ok", "warning", "critical")
+#: A watched value whose window held values, none of them usable (all missing
+#: or invalid): not judged, and not ok either. Below ok, so ``>= 1`` alert
+#: rules and ``max()`` over watched values are unaffected by it.
+STATUS_NO_DATA = -1
+#: ``drift.status`` values by number: -1 no data, 0 ok, 1 warning, 2 critical.
+STATUS_NAMES: dict[int, str] = {
+    STATUS_NO_DATA: "no_data",
+    0: "ok",
+    1: "warning",
+    2: "critical",
+}
 
 # Attributes (on metrics, spans and events).
 EXPECTATION = "drift.expectation"
@@ -25,6 +34,20 @@ WINDOW_SPANS = "drift.window.spans"
 WINDOW_PARTIAL = "drift.window.partial"
 WATCHES = "drift.watches"
 WATCHES_OMITTED = "drift.watches.omitted"
+#: The omitted watched values, compactly: one string per value,
+#: ``watch<TAB>status<TAB>method<TAB>samples<TAB>score<TAB>p_value`` (score and
+#: p-value empty when absent), so readers still see every value's window.
+WATCHES_COMPACT = "drift.watches.compact"
+#: The significance of the window's deviation from the baseline (0..1).
+P_VALUE = "drift.p_value"
+#: What moved most, as readable strings, e.g. ``500: 1.0% -> 15.2%``.
+TOP_CHANGES = "drift.top_changes"
+#: Why a watched value has its status, when not by its score alone
+#: (``no valid values: 200 invalid``, ``held by hysteresis``, ``not significant``).
+REASON_TEXT = "drift.reason_text"
+#: The process (OpenTelemetry resource attribute): keeps replicas apart.
+SERVICE_INSTANCE_ID = "service.instance.id"
+SERVICE_NAME = "service.name"
 
 # Spans and events.
 EVALUATION_SPAN = "drift.evaluation"
@@ -40,6 +63,10 @@ METRIC_DROPPED = "drift.dropped"
 METRIC_SAMPLED_OUT = "drift.sampled_out"
 METRIC_BIN_COUNT = "drift.bin.count"
 METRIC_BASELINE_FRACTION = "drift.baseline.fraction"
+#: Expectations (or defaults) of the loaded file that were invalid and disabled.
+METRIC_CONFIG_ERRORS = "drift.config.errors"
+#: Expectations that matched no span while the service served spans (1 each).
+METRIC_UNMATCHED = "drift.expectation.unmatched"
 
 # Names built per watched value, and the webhook's event (signals/).
 #: Evaluation span attributes ``drift.watch.<watch>.{status,method,samples,score,p_value}``.

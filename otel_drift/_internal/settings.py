@@ -1,12 +1,16 @@
 """Settings read from ``OTEL_DRIFT_*`` environment variables.
 
 Follows the SDK's rule: a value that cannot be parsed is logged (once, naming
-the variable, the value and the default used) and replaced by the default, so
-a typo in a deployment manifest never takes the service down.
+the variable, the value as given, the accepted forms and the default used) and
+replaced by the default, so a typo in a deployment manifest never takes the
+service down. A misspelled variable name would be ignored without a word, so
+every ``OTEL_DRIFT_*`` name that is not one of ours is logged too, with the
+closest known name.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -43,6 +47,8 @@ class Settings:
     console: bool = False
     value_histograms: bool = False
     flush_on_sigterm: bool = True
+    #: One invalid expectation refuses the whole file (otel-drift stays off).
+    strict: bool = False
     #: Key of the violation values' HMAC; never in a repr (it would reach logs).
     value_hash_key: bytes | None = field(default=None, repr=False)
 
@@ -53,34 +59,49 @@ def _parse_bool(text: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ValueError("expected true or false")
+    raise ValueError("not true or false")
+
+
+def _whole(text: str) -> int:
+    # Our own words: int()'s message would echo the text back changed.
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError("not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text.strip())
+    except ValueError:
+        raise ValueError("not a number") from None
 
 
 def _parse_positive_int(text: str) -> int:
-    value = int(text.strip())
+    value = _whole(text)
     if value < 1:
-        raise ValueError("expected a whole number >= 1")
+        raise ValueError("below 1")
     return value
 
 
 def _parse_non_negative_int(text: str) -> int:
-    value = int(text.strip())
+    value = _whole(text)
     if value < 0:
-        raise ValueError("expected a whole number >= 0")
+        raise ValueError("below 0")
     return value
 
 
 def _parse_positive_float(text: str) -> float:
-    value = float(text.strip())
+    value = _number(text)
     if not value > 0 or value == float("inf"):
-        raise ValueError("expected a finite number > 0")
+        raise ValueError("not a finite number above 0")
     return value
 
 
 def _parse_non_negative_float(text: str) -> float:
-    value = float(text.strip())
+    value = _number(text)
     if not value >= 0 or value == float("inf"):
-        raise ValueError("expected a finite number >= 0")
+        raise ValueError("not a finite number of at least 0")
     return value
 
 
@@ -89,17 +110,43 @@ def parse_window(text: str) -> DefaultWindow:
 
     >>> parse_window("500")
     DefaultWindow(spans=500, seconds=None)
-    >>> parse_window("1.5s")
+    >>> parse_window("1.5S")
     DefaultWindow(spans=None, seconds=1.5)
+    >>> parse_window("10 minutes")
+    Traceback (most recent call last):
+    ...
+    ValueError: neither a span count nor seconds
     """
-    stripped = text.strip().lower()
-    if stripped.endswith("s"):
-        return DefaultWindow(spans=None, seconds=_parse_positive_float(stripped[:-1]))
-    return DefaultWindow(spans=_parse_positive_int(stripped), seconds=None)
+    stripped = text.strip()
+    try:
+        if stripped[-1:] in ("s", "S"):
+            return DefaultWindow(spans=None, seconds=_parse_positive_float(stripped[:-1]))
+        return DefaultWindow(spans=_parse_positive_int(stripped), seconds=None)
+    except ValueError:
+        raise ValueError("neither a span count nor seconds") from None
+
+
+def describe_window(window: DefaultWindow) -> str:
+    """A window in the words of ``OTEL_DRIFT_WINDOW``'s documentation.
+
+    >>> describe_window(DefaultWindow(spans=1000, seconds=None))
+    '1000 spans'
+    >>> describe_window(DefaultWindow(spans=None, seconds=60.0))
+    '60 seconds'
+    """
+    if window.spans is not None:
+        return f"{window.spans} spans"
+    return f"{window.seconds:g} seconds"
 
 
 def _read(
-    environ: Mapping[str, str], name: str, parse: Callable[[str], _T], default: _T, hint: str
+    environ: Mapping[str, str],
+    name: str,
+    parse: Callable[[str], _T],
+    default: _T,
+    hint: str,
+    *,
+    shown_default: str | None = None,
 ) -> _T:
     raw = environ.get(name)
     if raw is None or raw.strip() == "":
@@ -107,20 +154,56 @@ def _read(
     try:
         return parse(raw)
     except (ValueError, OverflowError) as error:
+        if shown_default is None:
+            shown_default = str(default).lower() if isinstance(default, bool) else str(default)
         _logger.warning(
-            "otel-drift: ignoring %s=%r (%s; %s); using the default %r",
+            "otel-drift: ignoring %s=%r (%s); %s. Using the default, %s.",
             name,
             raw,
             error,
             hint,
-            default,
+            shown_default,
         )
         return default
 
 
+def known_names() -> frozenset[str]:
+    """Every ``OTEL_DRIFT_*`` variable otel-drift reads (``environment_variables``)."""
+    return frozenset(name for name in ev.__all__ if name.startswith("OTEL_DRIFT_"))
+
+
+def warn_unknown_names(environ: Mapping[str, str]) -> list[str]:
+    """Log one warning per ``OTEL_DRIFT_*`` name that otel-drift does not read,
+    with the closest known name; returns those names (sorted).
+
+    A misspelled name (``OTEL_DRIFT_EXPECTATION``) is otherwise simply not read,
+    and the setting silently keeps its default.
+    """
+    known = known_names()
+    prefix = "OTEL_DRIFT_"
+    # Compared without the prefix every name shares, which would make any name "close".
+    suffixes = [name[len(prefix) :] for name in sorted(known)]
+    unknown = sorted(n for n in environ if n.startswith(prefix) and n not in known)
+    for name in unknown:
+        close = difflib.get_close_matches(name[len(prefix) :], suffixes, n=1, cutoff=0.6)
+        hint = (
+            f"did you mean {prefix}{close[0]}?"
+            if close
+            else "the variables it reads are listed in otel_drift.environment_variables."
+        )
+        _logger.warning(
+            "otel-drift: ignoring the environment variable %s: it is not one otel-drift reads; %s",
+            name,
+            hint,
+        )
+    return unknown
+
+
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read every ``OTEL_DRIFT_*`` variable; bad values fall back to defaults."""
+    """Read every ``OTEL_DRIFT_*`` variable; bad values fall back to defaults,
+    and unknown ``OTEL_DRIFT_*`` names are logged (see :func:`warn_unknown_names`)."""
     env = os.environ if environ is None else environ
+    warn_unknown_names(env)
     defaults = Settings()
     path = env.get(ev.OTEL_DRIFT_EXPECTATIONS, "").strip() or None
     return Settings(
@@ -133,7 +216,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             ev.OTEL_DRIFT_WINDOW,
             parse_window,
             defaults.default_window,
-            "use a span count such as 500 or seconds such as 60s",
+            "use a whole number of spans such as 500, or seconds with an s suffix such as 60s",
+            shown_default=describe_window(defaults.default_window),
         ),
         queue_size=_read(
             env,
@@ -148,6 +232,7 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             lambda text: _parse_positive_float(text) / 1000.0,
             defaults.flush_interval_s,
             "use milliseconds > 0",
+            shown_default=f"{defaults.flush_interval_s * 1000:g} ms",
         ),
         max_batch_rows=_read(
             env,
@@ -173,6 +258,13 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         console=_read(
             env, ev.OTEL_DRIFT_CONSOLE, _parse_bool, defaults.console, "use true or false"
         ),
+        value_histograms=_read(
+            env,
+            ev.OTEL_DRIFT_VALUE_HISTOGRAMS,
+            _parse_bool,
+            defaults.value_histograms,
+            "use true or false",
+        ),
         flush_on_sigterm=_read(
             env,
             ev.OTEL_DRIFT_FLUSH_ON_SIGTERM,
@@ -180,5 +272,6 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             defaults.flush_on_sigterm,
             "use true or false",
         ),
+        strict=_read(env, ev.OTEL_DRIFT_STRICT, _parse_bool, defaults.strict, "use true or false"),
         value_hash_key=env.get(ev.OTEL_DRIFT_VALUE_HASH_KEY, "").encode("utf-8") or None,
     )

@@ -11,6 +11,12 @@ ends up in exactly one bucket: valid, missing (absent or None) or invalid
 >>> labels = category_column([200, "404", None, True, 1.0])
 >>> labels.values, labels.missing, labels.invalid
 (['200', '404', 'true', '1'], 1, 0)
+
+Whole arrays (a reference file's columns, read by ``otel-drift baseline``)
+get the same labels from :func:`labels_of`, with numpy's column operations:
+
+>>> labels_of(np.array([200.0, 0.5, np.nan])).tolist(), labels_of(np.array([True])).tolist()
+(['200', '0.5', 'nan'], ['true'])
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 #: Category labels longer than this are cut: a 10 MB attribute must not become
 #: a 10 MB dictionary key (and labels are exported as metric attributes).
@@ -128,6 +135,83 @@ def label(value: object) -> str | None:
             return str(int(number))[:MAX_LABEL_LENGTH]
         return repr(number)
     return None
+
+
+#: Floats at or beyond this size are labelled value by value: int64 cannot hold them.
+_INT64_LIMIT = 2.0**63
+
+
+def labels_of(values: ArrayLike | Sequence[object]) -> NDArray[np.object_]:
+    """:func:`label` of each value of a whole column (numpy array, pandas Series, list).
+
+    An object array of the labels, None where :func:`label` gives None (None,
+    bytes, dates, ...). Bools, ints, floats and strings are labelled with
+    column operations; only object columns (mixed Python values) go value by
+    value. NaN is labelled ``"nan"`` as :func:`label` does: a reader that
+    means NaN as missing drops it first.
+
+    >>> labels_of(np.array([3, -1])).tolist(), labels_of(np.array([1e300, 2.5e-7])).tolist()[1]
+    (['3', '-1'], '2.5e-07')
+    >>> labels_of(np.array(["paris", None, True, 2.0], dtype=object)).tolist()
+    ['paris', None, 'true', '2']
+    """
+    if isinstance(values, list | tuple):
+        # Not np.asarray: it would make [True, 1] two ints and [1, "a"] two strings.
+        return _object_labels(values)
+    array = np.asarray(values)
+    if array.ndim != 1:
+        array = array.reshape(-1)
+    kind = array.dtype.kind
+    if kind == "b":
+        return _BOOL_LABELS[array.astype(np.intp)]
+    if kind in "iuf":
+        if array.size > _FEW_DISTINCT:
+            # Categories repeat: label each distinct value once.
+            distinct, inverse = np.unique(array, return_inverse=True)
+            if distinct.size <= array.size // 4:
+                return _number_labels(distinct)[inverse.reshape(-1)]
+        return _number_labels(array)
+    if kind == "U":
+        labels = array.astype(object)
+        if array.dtype.itemsize // 4 > MAX_LABEL_LENGTH:
+            long = np.char.str_len(array) > MAX_LABEL_LENGTH
+            labels[long] = [text[:MAX_LABEL_LENGTH] for text in labels[long]]
+        return labels
+    # Python values (numpy scalars in an object array stay as they are).
+    return _object_labels(array.tolist())
+
+
+def _object_labels(items: Sequence[object]) -> NDArray[np.object_]:
+    labels = np.empty(len(items), dtype=object)
+    if items and set(map(type, items)) == {str} and max(map(len, items)) <= MAX_LABEL_LENGTH:  # type: ignore[arg-type]
+        labels[:] = items  # text already: its own label
+    else:
+        labels[:] = [label(item) for item in items]
+    return labels
+
+
+_BOOL_LABELS = np.array(["false", "true"], dtype=object)
+#: Columns longer than this are labelled per distinct value when values repeat.
+_FEW_DISTINCT = 64
+
+
+def _number_labels(array: NDArray[Any]) -> NDArray[np.object_]:
+    if array.dtype.kind in "iu":
+        return array.astype(str).astype(object)
+    # numpy writes floats as Python's repr does (shortest round-trip digits);
+    # whole numbers lose their ".0" through int64, as label() does through int.
+    numbers = array.astype(np.float64, copy=False)
+    finite = np.isfinite(numbers)
+    safe = np.where(finite, numbers, 0.0)
+    whole = finite & (np.floor(safe) == safe)
+    small = np.abs(safe) < _INT64_LIMIT
+    as_int = whole & small
+    labels = np.empty(numbers.size, dtype=object)
+    labels[as_int] = safe[as_int].astype(np.int64).astype(str)
+    labels[~whole] = numbers[~whole].astype(str)
+    for position in np.flatnonzero(whole & ~small):
+        labels[position] = label(float(numbers[position]))
+    return labels
 
 
 def category_column(raw: Sequence[object]) -> CategoryColumn:

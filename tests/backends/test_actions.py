@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from otel_drift._internal.cli.summary import read_evaluations
+from otel_drift._internal.cli.traces import read_evaluations
 from otel_drift._internal.engine.results import WindowEvaluation
 from otel_drift._internal.engine.watch_state import WatchEvaluation
 from otel_drift._internal.signals.actions import (

@@ -146,7 +146,10 @@ def test_rules_pass_promtool(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yml"
     assert main(["rules", str(FLEET_FILE), "--window", WINDOW, "-o", str(rules)]) == 0
     checked = subprocess.run(
-        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, check=False
+        [promtool, "check", "rules", "--lint=all", "--lint-fatal", str(rules)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "SUCCESS: 17 rules found" in checked.stdout
@@ -287,7 +290,19 @@ def test_dashboard_queries_run_on_prometheus(fleet: Fleet) -> None:
 
 def test_report_reads_prometheus(fleet: Fleet, tmp_path: Path) -> None:
     report = tmp_path / "report.html"
-    code = main(["report", "--prometheus", fleet.prometheus, "--since", "5m", "-o", str(report)])
+    code = main(
+        [
+            "report",
+            "--prometheus",
+            fleet.prometheus,
+            "--since",
+            "5m",
+            "--combine",
+            "-o",
+            str(report),
+        ]
+    )
     assert code == 0
     html = report.read_text()
     assert "checkout.latency_hellinger" in html and html.count("<svg") == 4 * 3
+    assert "2 processes combined" in html

@@ -40,12 +40,15 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert code == 0
     html = report.read_text()
     # Self-contained: inline SVG, no script, nothing fetched from elsewhere.
-    assert html.count("<svg") == 6
+    # Per watched value: the drifted window, lifetime counts, scores, statuses.
+    assert html.count("<svg") == 8
     assert "<script" not in html and "http://" not in html.replace(
         'xmlns="http://www.w3.org/2000/svg"', ""
     )
     assert "checkout.latency" in html and "critical" in html
     assert "baseline vs live distribution" in html and "score per window" in html
+    assert "baseline vs the window that drifted" in html
+    assert "What moved (baseline -&gt; window):</p><ul><li>500: 1.0% -&gt; " in html
     screenshot = tmp_path / "report.png"
     subprocess.run(
         [

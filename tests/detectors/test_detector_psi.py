@@ -15,9 +15,11 @@ FloatArray = NDArray[np.float64]
 
 def reference_psi(expected: FloatArray, observed: FloatArray) -> float:
     n = sum(float(c) for c in observed)
+    expected = expected / expected.sum()
     total = 0.0
     for e, c in zip(expected.tolist(), observed.tolist(), strict=True):
-        o = c / n + PSI_EPS
+        # A bin the baseline fills and the window left empty holds half a value.
+        o = (c if c > 0 or e == 0 else 0.5) / n + PSI_EPS
         e_s = e + PSI_EPS
         total += (o - e_s) * math.log(o / e_s)
     return total

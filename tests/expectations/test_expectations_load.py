@@ -137,8 +137,9 @@ def test_mean_and_std_come_from_the_bins() -> None:
     loaded = loads_expectations(EXAMPLE)
     baseline = _watch(loaded, "latency").baseline
     assert isinstance(baseline, BinnedBaseline)
-    mids = [5, 17.5, 37.5, 75, 175, 625]
-    widths = [10, 15, 25, 50, 150, 750]
+    # The last bin, [250, 1000], is read as no wider than its neighbour: [250, 400].
+    mids = [5, 17.5, 37.5, 75, 175, 325]
+    widths = [10, 15, 25, 50, 150, 150]
     shares = [0.20, 0.45, 0.25, 0.07, 0.02, 0.01]
     mean = sum(f * m for f, m in zip(shares, mids, strict=True))
     variance = sum(
@@ -260,8 +261,8 @@ def test_model_defaults_without_a_defaults_block() -> None:
     assert expectation.min_samples == 100
     assert expectation.hysteresis == Hysteresis()
     watch = expectation.watch[0]
-    assert (watch.method, watch.warning, watch.critical) == ("jensen_shannon", 0.1, 0.2)
-    assert watch.cusum_k == 0.5
+    assert (watch.method, watch.warning, watch.critical) == ("jensen_shannon", 0.07, 0.12)
+    assert watch.cusum_k == 0.25
 
 
 def test_numeric_default_method_and_thresholds_per_method() -> None:
@@ -271,8 +272,8 @@ def test_numeric_default_method_and_thresholds_per_method() -> None:
     assert (watch.kind, watch.method, watch.warning, watch.critical) == (
         "numeric",
         "ks",
-        0.05,
-        0.01,
+        1e-6,
+        1e-9,
     )
     text = _one_watch({"attribute": "size", "baseline": baseline})
     assert loads_expectations(text).expectations[0].watch[0].method == "psi"

@@ -299,7 +299,7 @@ SEMANTIC_CASES: list[tuple[str, Callable[[Document], object], str, str]] = [
         "default critical",
         lambda d: watch(d).update(warning=0.3),
         "expectations[0].watch.w.warning",
-        "critical is the psi default 0.25",
+        "critical is the psi default 0.1",
     ),
     (
         "alpha thresholds",

@@ -6,7 +6,9 @@ rules sum the counts' ``increase()`` over a window across the replicas of a
 fleet (by default: a Prometheus ``job``), turn them into fractions, and compute
 the drift score of each watched value's method from them, with the detectors'
 formulas. The alerting rules fire when a fleet score stays at or above the
-expectations file's thresholds for ``--for``.
+expectations file's thresholds for ``--for``: one alerting rule per watched
+value and severity, labelled with its expectation and watched value, so that
+``promtool check rules`` (duplicate-rules lint on) accepts the file.
 
 ``increase()`` extrapolates each replica's counts to the window's edges by a
 factor that is the same for all bins of that replica; summed fleet counts are
@@ -147,7 +149,14 @@ def alerting_rules(expectations: ExpectationsFile, options: RuleOptions) -> list
                         "alert": "DriftCritical" if severity == "critical" else "DriftWarning",
                         "expr": f"({condition}) {enough}",
                         "for": options.for_,
-                        "labels": {"severity": severity, pq.METHOD_LABEL: method},
+                        # One rule per watched value: its labels tell the rules
+                        # apart (promtool's duplicate-rules lint) and route alerts.
+                        "labels": {
+                            "severity": severity,
+                            pq.EXPECTATION_LABEL: expectation.name,
+                            pq.ATTRIBUTE_LABEL: watch.name,
+                            pq.METHOD_LABEL: method,
+                        },
                         "annotations": {
                             "summary": f"{severity} drift on {where} across {fleet}",
                             "description": (

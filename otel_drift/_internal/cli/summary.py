@@ -1,126 +1,115 @@
 """``otel-drift summary``: read the drift verdicts back from an OTLP/JSON traces file.
 
 This reads what was exported (the ``drift.evaluation`` and ``drift.violation``
-spans), not the process's memory, so it shows what any backend would show.
+spans, see :mod:`otel_drift._internal.cli.traces`), not the process's memory,
+so it shows what any backend would show. Each process (``service.name`` and
+``service.instance.id``) is shown apart when the file holds several; windows
+of a drifting value say what moved and why.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from otel_drift._internal import semconv as sc
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, command
-from otel_drift._internal.exporters.otlp_json_file import (
-    TRACES_FILE_NAME,
-    attributes_dict,
-    read_otlp_json,
+from otel_drift._internal.cli.traces import (
+    EvaluationRecord,
+    WatchWindow,
+    count_violations,
+    processes,
+    read_evaluations,
 )
+from otel_drift._internal.exporters.otlp_json_file import TRACES_FILE_NAME
 from otel_drift._internal.semconv import STATUS_NAMES
 
 
-@dataclass(frozen=True)
-class EvaluationRecord:
-    """One ``drift.evaluation`` span, as read back from OTLP/JSON."""
-
-    service: str
-    expectation: str
-    start_time_ns: int
-    status: int
-    partial: bool
-    spans: int
-    #: watch -> (status, score or None, method)
-    watches: Mapping[str, tuple[int, float | None, str]]
-    #: Watched values left off the span for room (the least severe ones).
-    omitted: int = 0
+def _cell(watch: str, window: WatchWindow) -> str:
+    shown = "n/a" if window.score is None else f"{window.score:.3f}"
+    return f"{watch}={STATUS_NAMES.get(window.status, window.status)} ({window.method} {shown})"
 
 
-def _spans(path: Path) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    for request in read_otlp_json(path):
-        for resource_spans in request.get("resourceSpans", []):
-            resource = attributes_dict(resource_spans.get("resource", {}).get("attributes", []))
-            service = str(resource.get("service.name", "?"))
-            for scope_spans in resource_spans.get("scopeSpans", []):
-                for span in scope_spans.get("spans", []):
-                    yield service, span
+def _detail(window: WatchWindow) -> str:
+    """What moved and why, for a value that is not plainly ok ("" when nothing is known)."""
+    if window.status == 0 and not window.level:
+        return ""
+    parts = []
+    if window.p_value is not None:
+        parts.append(f"p={window.p_value:.2g}")
+    if window.top_changes:
+        parts.append("moved: " + "; ".join(window.top_changes))
+    if window.reason:
+        parts.append(window.reason)
+    elif window.status < 0 or window.level is None:
+        pass
+    elif window.score is None:
+        parts.append("status kept: too few values in this window to score")
+    elif window.level < window.status:
+        parts.append(f"held by hysteresis (this window alone is {STATUS_NAMES[window.level]})")
+    elif window.level > window.status:
+        parts.append(f"this window is {STATUS_NAMES[window.level]}, not yet raised")
+    return ", ".join(parts)
 
 
-def read_evaluations(path: Path) -> list[EvaluationRecord]:
-    """Every ``drift.evaluation`` span in an OTLP/JSON traces file, oldest first."""
-    records = []
-    for service, span in _spans(path):
-        if span.get("name") != sc.EVALUATION_SPAN:
-            continue
-        attributes = attributes_dict(span.get("attributes", []))
-        watches: dict[str, tuple[int, float | None, str]] = {}
-        prefix = sc.WATCH_PREFIX
-        for key, value in attributes.items():
-            if key.startswith(prefix) and key.endswith(".status"):
-                name = key[len(prefix) : -len(".status")]
-                score = attributes.get(f"{prefix}{name}.score")
-                method = attributes.get(f"{prefix}{name}.method", "?")
-                watches[name] = (int(value), None if score is None else float(score), str(method))
-        records.append(
-            EvaluationRecord(
-                service=service,
-                expectation=str(attributes.get(sc.EXPECTATION, "?")),
-                start_time_ns=int(span.get("startTimeUnixNano", 0)),
-                status=int(attributes.get(sc.STATUS, 0)),
-                partial=bool(attributes.get(sc.WINDOW_PARTIAL, False)),
-                spans=int(attributes.get(sc.WINDOW_SPANS, 0)),
-                watches=watches,
-                omitted=int(attributes.get(sc.WATCHES_OMITTED, 0)),
-            )
-        )
-    records.sort(key=lambda r: r.start_time_ns)
-    return records
-
-
-def count_violations(path: Path) -> dict[tuple[str, str, str], int]:
-    """(expectation, watched value, rule) -> number of exported violation spans."""
-    counts: dict[tuple[str, str, str], int] = {}
-    for _service, span in _spans(path):
-        if span.get("name") == sc.VIOLATION_SPAN:
-            attributes = attributes_dict(span.get("attributes", []))
-            key = (
-                str(attributes.get(sc.EXPECTATION)),
-                str(attributes.get(sc.ATTRIBUTE)),
-                str(attributes.get(sc.RULE)),
-            )
-            counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def format_summary(
-    records: list[EvaluationRecord], violations: Mapping[tuple[str, str, str], int]
-) -> str:
-    if not records:
-        return "no drift.evaluation spans found\n"
+def _windows(records: list[EvaluationRecord], tagged: bool) -> list[str]:
     lines = []
     for expectation in sorted({r.expectation for r in records}):
         lines.append(f"expectation {expectation!r}:")
         for number, record in enumerate(r for r in records if r.expectation == expectation):
-            cells = []
-            for watch, (status, score, method) in sorted(record.watches.items()):
-                shown = "n/a" if score is None else f"{score:.3f}"
-                cells.append(f"{watch}={STATUS_NAMES[status]} ({method} {shown})")
+            cells = [_cell(watch, window) for watch, window in sorted(record.watches.items())]
+            if record.unread:
+                cells.append(f"{record.unread} values omitted by the span (ok)")
             tail = " [partial]" if record.partial else ""
-            if record.omitted:
-                cells.append(f"(+{record.omitted} more values, not drifting)")
+            if tagged:
+                tail += f" [{record.process}]"
             lines.append(
                 f"  window {number + 1:>3} ({record.spans} spans){tail}: " + ", ".join(cells)
             )
-    for (expectation, watch, rule), count in sorted(violations.items()):
-        lines.append(f"violation spans: {expectation}.{watch} rule {rule!r}: {count}")
+            for watch, window in sorted(record.watches.items()):
+                detail = _detail(window)
+                if detail:
+                    lines.append(f"        {watch}: {detail}")
+    return lines
+
+
+def format_summary(
+    records: list[EvaluationRecord],
+    violations: Mapping[tuple[str, str, str, str], int],
+    combine: bool = False,
+) -> str:
+    """The summary's text: per process (unless ``combine``), per expectation, per window."""
+    if not records:
+        return "no drift.evaluation spans found\n"
+    names = processes(records)
+    lines = []
+    if len(names) > 1 and combine:
+        lines.append(f"{len(names)} processes combined; each window names its process")
+        lines.extend(_windows(records, tagged=True))
+    elif len(names) > 1:
+        lines.append(
+            f"{len(names)} processes (service.name service.instance.id), shown apart; "
+            "--combine merges them"
+        )
+        for name in names:
+            lines.append(f"process {name}:")
+            lines.extend(_windows([r for r in records if r.process == name], tagged=False))
+    else:
+        lines.extend(_windows(records, tagged=False))
+    for (process, expectation, watch, rule), count in sorted(violations.items()):
+        where = f" ({process})" if len(names) > 1 else ""
+        lines.append(f"violation spans: {expectation}.{watch} rule {rule!r}{where}: {count}")
     return "\n".join(lines) + "\n"
 
 
 def _summary_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help=f"a traces file, or a folder holding {TRACES_FILE_NAME}")
+    parser.add_argument(
+        "--combine",
+        action="store_true",
+        help="one list for every process (default: each service.instance.id apart)",
+    )
 
 
 @command(
@@ -135,5 +124,6 @@ def summary(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"otel-drift summary: {path}: no such file", file=sys.stderr)
         return EXIT_FAILED
-    print(format_summary(read_evaluations(path), count_violations(path)), end="")
+    text = format_summary(read_evaluations(path), count_violations(path), args.combine)
+    print(text, end="")
     return EXIT_OK

@@ -40,7 +40,7 @@ import math
 import numpy as np
 
 from ._inputs import FloatArray, fractions
-from .method import MethodInfo
+from .method import CRITICAL_ALPHA, WARNING_ALPHA, MethodInfo
 from .result import DetectorResult
 
 #: Floor on the baseline fraction of a bin that has observed counts.
@@ -134,8 +134,10 @@ METHOD = MethodInfo(
     name="chi_square",
     numeric=True,
     categorical=True,
-    warning=0.05,
-    critical=0.01,
+    # The significance gate's levels (detectors/significance.py): a test
+    # method's thresholds *are* its significance levels.
+    warning=WARNING_ALPHA,
+    critical=CRITICAL_ALPHA,
     threshold_kind="alpha",
     score=lambda expected, observed, _: chi_square(expected, observed),
 )

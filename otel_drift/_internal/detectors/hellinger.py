@@ -56,10 +56,10 @@ METHOD = MethodInfo(
     name="hellinger",
     numeric=True,
     categorical=True,
-    warning=0.1,
-    critical=0.2,
+    warning=0.06,
+    critical=0.1,
     threshold_kind="distance",
     score=lambda expected, observed, _: hellinger(expected, observed),
-    rows=lambda p, q, _: hellinger_rows(p, q),
+    rows=lambda p, q, _, __: hellinger_rows(p, q),
     promql=hellinger_promql,
 )

@@ -75,10 +75,10 @@ METHOD = MethodInfo(
     name="jensen_shannon",
     numeric=True,
     categorical=True,
-    warning=0.1,
-    critical=0.2,
+    warning=0.07,
+    critical=0.12,
     threshold_kind="distance",
     score=lambda expected, observed, _: jensen_shannon(expected, observed),
-    rows=lambda p, q, _: jensen_shannon_rows(p, q),
+    rows=lambda p, q, _, __: jensen_shannon_rows(p, q),
     promql=jensen_shannon_promql,
 )

@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from ._inputs import FloatArray, fractions
-from .method import MethodInfo
+from .method import CRITICAL_ALPHA, WARNING_ALPHA, MethodInfo
 from .result import DetectorResult
 
 # Below this lambda the alternating series converges slowly and loses digits
@@ -127,8 +127,10 @@ METHOD = MethodInfo(
     name="ks",
     numeric=True,
     categorical=False,
-    warning=0.05,
-    critical=0.01,
+    # The significance gate's levels (detectors/significance.py): a test
+    # method's thresholds *are* its significance levels.
+    warning=WARNING_ALPHA,
+    critical=CRITICAL_ALPHA,
     threshold_kind="alpha",
     score=lambda expected, observed, inputs: ks(
         expected, observed, inputs.baseline_samples, inputs.alpha

@@ -48,10 +48,10 @@ METHOD = MethodInfo(
     name="linf",
     numeric=True,
     categorical=True,
-    warning=0.1,
-    critical=0.2,
+    warning=0.03,
+    critical=0.05,
     threshold_kind="distance",
     score=lambda expected, observed, _: linf(expected, observed),
-    rows=lambda p, q, _: linf_rows(p, q),
+    rows=lambda p, q, _, __: linf_rows(p, q),
     promql=linf_promql,
 )

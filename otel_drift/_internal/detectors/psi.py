@@ -8,8 +8,16 @@ Smoothing: ``eps = 1e-4`` is added to *both* fractions of every bin before the
 log, so a bin empty on one side (an overflow bin, an unseen category) gives a
 large but finite term instead of an infinite one. Adding (rather than
 replacing zeros with ``eps``, as Evidently does) keeps the score continuous in
-the fractions, leaves ``o_i - e_i`` unchanged and keeps identical
-distributions at exactly 0. Every term is ``>= 0``, so PSI is too.
+the fractions and keeps identical distributions at exactly 0. Every term is
+``>= 0``, so PSI is too.
+
+A bin the baseline fills but the window left empty is smoothed by the
+window's own resolution instead: its observed share is ``0.5 / n`` (half a
+value, the Jeffreys pseudo-count), not ``eps``. With ``eps`` alone, one empty
+bin of 3.1 % baseline share adds 0.18 whatever the window's size, so a
+157-span partial window of a steady service read critical; at ``0.5 / n`` it
+adds 0.06, and the term shrinks as the window grows. (PromQL's form, run on
+fleet-wide sums where ``n`` is large, keeps ``eps`` only.)
 
 Common reading: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift.
 
@@ -38,18 +46,24 @@ from .result import DetectorResult
 PSI_EPS = 1e-4
 
 
-def psi_rows(p: FloatArray, q: FloatArray) -> FloatArray:
-    """PSI along the last axis of checked fractions (one score per row)."""
+def psi_rows(p: FloatArray, q: FloatArray, totals: FloatArray) -> FloatArray:
+    """PSI along the last axis of checked fractions (one score per row).
+
+    ``totals``: each row's observed count ``n`` (a scalar for one row).
+    """
+    half = 0.5 / np.asarray(totals, dtype=np.float64)
+    if half.ndim:
+        half = half[:, None]
     e = p + PSI_EPS
-    o = q + PSI_EPS
+    o = q + PSI_EPS + np.where((q == 0.0) & (p > 0.0), half, 0.0)
     scores: FloatArray = np.sum((o - e) * np.log(o / e), axis=-1)
     return scores
 
 
 def psi(expected: FloatArray, observed: FloatArray) -> DetectorResult:
     """PSI of the ``observed`` counts against the ``expected`` fractions."""
-    e, o, _ = fractions(expected, observed)
-    return DetectorResult(score=float(psi_rows(e, o)))
+    e, o, n = fractions(expected, observed)
+    return DetectorResult(score=float(psi_rows(e, o, np.array(n))))
 
 
 def psi_promql(observed: str, expected: str, group: Sequence[str]) -> str:
@@ -69,10 +83,10 @@ METHOD = MethodInfo(
     name="psi",
     numeric=True,
     categorical=True,
-    warning=0.1,
-    critical=0.25,
+    warning=0.05,
+    critical=0.1,
     threshold_kind="distance",
     score=lambda expected, observed, _: psi(expected, observed),
-    rows=lambda p, q, _: psi_rows(p, q),
+    rows=lambda p, q, _, totals: psi_rows(p, q, totals),
     promql=psi_promql,
 )

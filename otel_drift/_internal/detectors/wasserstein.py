@@ -30,6 +30,29 @@ from .method import MethodInfo, WindowInputs
 from .result import DetectorResult
 
 
+def representative_points(edges: FloatArray) -> FloatArray:
+    """Where each of [underflow, bins..., overflow] keeps its mass, for W1.
+
+    Inner bins at their midpoints; underflow and overflow at the outer edges
+    (open bins: nothing is known beyond the edge). The outermost inner bins
+    usually run to the reference sample's extremes, so most of their mass
+    sits near their inner edge, not at a midpoint far out in the tail: their
+    point is the inner edge plus half the neighbouring bin's width (never
+    beyond the midpoint). Midpoints there doubled the stationary score of
+    lognormal latency (0.073 against 0.040 unbinned).
+
+    >>> representative_points(np.array([0.0, 10.0, 20.0, 30.0, 1000.0])).tolist()
+    [0.0, 5.0, 15.0, 25.0, 35.0, 1000.0]
+    """
+    x = np.asarray(edges, dtype=np.float64)
+    mids = (x[:-1] + x[1:]) / 2
+    if mids.size >= 3:
+        mids[0] = max(mids[0], x[1] - (x[2] - x[1]) / 2)
+        mids[-1] = min(mids[-1], x[-2] + (x[-2] - x[-3]) / 2)
+    points: FloatArray = np.concatenate(([x[0]], mids, [x[-1]]))
+    return points
+
+
 def wasserstein(
     points: FloatArray, expected: FloatArray, observed: FloatArray, scale: float = 1.0
 ) -> DetectorResult:
@@ -68,10 +91,10 @@ METHOD = MethodInfo(
     name="wasserstein",
     numeric=True,
     categorical=False,
-    warning=0.1,
-    critical=0.2,
+    warning=0.15,
+    critical=0.25,
     threshold_kind="distance",
     score=_window,
-    rows=wasserstein_rows,
+    rows=lambda p, q, gaps, _: wasserstein_rows(p, q, gaps),
     uses_points=True,
 )

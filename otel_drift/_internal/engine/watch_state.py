@@ -23,15 +23,22 @@ from otel_drift._internal.detectors import (
     evaluate,
     level,
 )
+from otel_drift._internal.detectors.cusum import normal_scores
+from otel_drift._internal.detectors.significance import p_value, significance_level
+from otel_drift._internal.detectors.wasserstein import representative_points
+from otel_drift._internal.engine.what_moved import median_move, top_changes
 from otel_drift._internal.expectations.model import (
     BinnedBaseline,
     CategoricalBaseline,
     Expectation,
     Watch,
 )
+from otel_drift._internal.semconv import STATUS_NO_DATA
 from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter
 
 OTHER_LABEL = "__other__"
+#: Sources whose categories otel-drift derives itself: safe to name.
+_DERIVED_SOURCES = frozenset({"http.status_class", "span.status", "json.shape"})
 UNDERFLOW_LABEL = "underflow"
 OVERFLOW_LABEL = "overflow"
 
@@ -58,6 +65,14 @@ class WatchEvaluation:
     previous_status: int
     warning: float
     critical: float
+    #: What moved most (``drift.top_changes``); filled for drifting windows only.
+    top_changes: tuple[str, ...] = ()
+    #: Why the status is what it is when the score alone does not say it:
+    #: no usable values, a material score that was not significant, a status
+    #: held by hysteresis.
+    reason: str | None = None
+    #: Where the thresholds came from: "declared", "default" or "learned".
+    thresholds: str = "default"
 
     @property
     def sufficient(self) -> bool:
@@ -111,7 +126,7 @@ class WatchState:
             self.lifetime_histogram = self.histogram.copy()
             self.expected = np.array([0.0, *baseline.fractions, 0.0])
             edges = np.array(baseline.edges)
-            self.points = np.concatenate(([edges[0]], (edges[:-1] + edges[1:]) / 2, [edges[-1]]))
+            self.points = representative_points(edges)
             self.labels = bin_labels(baseline.edges)
         elif isinstance(baseline, CategoricalBaseline):
             self.known = tuple(baseline.categories)
@@ -124,8 +139,16 @@ class WatchState:
             self.categories = CategoryCounter(max_categories, ())
         self.cusum: Cusum | None = None
         self.cusum_window_max = 0.0
+        self._edges: NDArray[np.float64] | None = None
+        if isinstance(baseline, BinnedBaseline):
+            self._edges = np.array(baseline.edges)
         if watch.method == "cusum" and isinstance(baseline, BinnedBaseline):
-            self.cusum = Cusum(baseline.mean, baseline.std, watch.cusum_k)
+            # Fed normal scores through the baseline's CDF (see detectors/cusum.py).
+            self.cusum = Cusum(0.0, 1.0, watch.cusum_k)
+        self._significance = METHODS[watch.method].threshold_kind == "distance"
+        #: The last judged window's counts, pooled with the next (``_p_value``).
+        self._previous: NDArray[np.float64] | None = None
+        self._unit = watch.source.unit if watch.source.kind == "span.duration" else ""
         # Window counts.
         self.samples = 0
         self.missing = 0
@@ -153,8 +176,9 @@ class WatchState:
             self.histogram.update(values)
         if self.cusum is not None:
             finite = values[np.isfinite(values)]
-            if finite.size:
-                update = self.cusum.update(finite)
+            if finite.size and self._edges is not None and self.expected is not None:
+                scores = normal_scores(finite, self._edges, self.expected[1:-1])
+                update = self.cusum.update(scores)
                 self.cusum_window_max = max(self.cusum_window_max, update.max_statistic)
 
     def count_binned(self, values: int) -> None:
@@ -199,15 +223,51 @@ class WatchState:
         if self.lifetime_histogram is not None and self.histogram is not None:
             counts = self.lifetime_histogram.extended_counts() + self.histogram.extended_counts()
         elif self.lifetime_categories is not None and self.categories is not None:
-            counts = self.lifetime_categories.aligned(self.known) + self.categories.aligned(
-                self.known
-            )
+            return self._lifetime_categories(self.lifetime_categories, self.categories)
         else:
             return []
         return [
             (name, float(count), float(fraction))
             for name, count, fraction in zip(self.labels, counts, self.expected, strict=True)
         ]
+
+    def _lifetime_categories(
+        self, lifetime: CategoryCounter, window: CategoryCounter
+    ) -> list[tuple[str, float, float]]:
+        """Every category by name (baseline ones first, share 0 for the others);
+        ``__other__`` holds only what was past the counter's cap."""
+        assert self.expected is not None  # categorical baselines always have shares
+        counts: Counter[str] = Counter(lifetime.counts)
+        counts.update(window.counts)
+        rows = [
+            (name, float(counts.pop(name, 0)), float(share))
+            for name, share in zip(self.known, self.expected.tolist(), strict=False)
+        ]
+        other = float(lifetime.other + window.other)
+        for name, count in counts.items():
+            if self._nameable(name):
+                rows.append((name, float(count), 0.0))
+            else:
+                other += count
+        rows.append((OTHER_LABEL, other, 0.0))
+        return rows
+
+    def _nameable(self, label: str) -> bool:
+        """May a category outside the baseline leave the process by name?
+
+        Raw values leave only as aggregates (``signals/privacy.py``): an
+        unexpected plan name or user id stays under ``__other__``. What
+        otel-drift derived itself (a status class, a span status, a JSON shape
+        id) and numbers (a status code, a model's class) are named, so 5xx
+        answers under a ``{2xx: 1.0}`` baseline show as ``5xx``.
+        """
+        if self.watch.source.kind in _DERIVED_SOURCES:
+            return True
+        try:
+            float(label)
+        except ValueError:
+            return False
+        return True
 
     # -- windows -------------------------------------------------------------
 
@@ -241,15 +301,48 @@ class WatchState:
 
     def finish_window(self, result: DetectorResult | None) -> WatchEvaluation:
         """Judge the open window by ``result`` (from :meth:`score_window` or a
-        :class:`~otel_drift._internal.engine.window_scores.WindowScorer`) and start the next."""
+        :class:`~otel_drift._internal.engine.window_scores.WindowScorer`) and start the next.
+
+        The window's level is the lower of two: the score against the
+        thresholds (is the change material?) and, for the distance methods,
+        the significance of the deviation at this window's size (is it real?
+        ``detectors/significance.py``). The test methods' thresholds are their
+        significance levels already; CUSUM's interval is calibrated by itself.
+        """
         previous = self.status
+        reason: str | None = None
+        p = result.p_value if result is not None else None
+        window_level = 0
         if result is not None:
             window_level = level(
                 self.threshold_kind, result, self.watch.warning, self.watch.critical
             )
+            if self._significance or self.watch.method == "chi_square":
+                p = self._p_value()
+            if self._significance and window_level:
+                significant = significance_level(p)
+                if significant < window_level:
+                    reason = (
+                        f"{self.watch.method} {result.score:.3g} reaches "
+                        f"{'critical' if window_level == 2 else 'warning'}, but not "
+                        f"significant at {self.samples} values (p={p:.2g}, alone or "
+                        "with the window before)"
+                    )
+                    window_level = significant
+            elif self.watch.method == "chi_square" and p is not None:
+                window_level = significance_level(p) if window_level else 0
             self.status = self.hysteresis.update(window_level)
-        else:
-            window_level = 0
+            if self.status > window_level:
+                reason = (
+                    f"held by hysteresis: this window is "
+                    f"{('ok', 'warning', 'critical')[window_level]}; the status clears "
+                    f"after {self.hysteresis.clear_after} windows below it"
+                )
+        elif self.samples == 0 and self.missing + self.invalid > 0 and self._judged():
+            self.status = STATUS_NO_DATA
+            reason = f"no valid values: {self.missing} missing, {self.invalid} invalid"
+        elif self.status == STATUS_NO_DATA:
+            self.status = self.hysteresis.status
         score = None
         if result is not None and math.isfinite(result.score):
             score = float(result.score)
@@ -261,16 +354,75 @@ class WatchState:
             missing=self.missing,
             invalid=self.invalid,
             score=score,
-            p_value=result.p_value if result is not None else None,
+            p_value=p,
             level=window_level,
             status=self.status,
             previous_status=previous,
             warning=self.watch.warning,
             critical=self.watch.critical,
+            top_changes=self._what_moved() if (window_level or self.status > 0) else (),
+            reason=reason,
+            thresholds=self.watch.thresholds,
         )
         self.last = evaluation
         self._reset_window(alarmed=window_level == 2)
         return evaluation
+
+    def _judged(self) -> bool:
+        """True when this value is judged against a baseline (not constraints only)."""
+        return self.expected is not None or self.cusum is not None
+
+    def _p_value(self) -> float | None:
+        """The window's significance, alone or with the window before it.
+
+        A small window holds little evidence: a 1 % -> 6 % error rate in 200
+        requests reaches p = 1e-7 at best, never the critical 1e-9. So the
+        window is also tested pooled with the previous one (twice the values),
+        and the smaller p-value, doubled (Bonferroni: two tests a window),
+        is the window's: a change that persists reaches critical by its
+        second full window, and the false-alarm budget holds.
+        """
+        observed = self.observed()
+        if observed is None or self.expected is None or observed.sum() <= 0:
+            self._previous = None
+            return None
+        baseline = self.watch.baseline
+        samples = baseline.samples if baseline else None
+        alone = p_value(self.expected, observed, samples)
+        previous, self._previous = self._previous, observed.copy()
+        if previous is None or previous.shape != observed.shape:
+            return alone
+        pooled = p_value(self.expected, observed + previous, samples)
+        return min(1.0, 2.0 * min(alone, pooled))
+
+    def _what_moved(self) -> tuple[str, ...]:
+        """``drift.top_changes`` of the open window (see ``what_moved.py``)."""
+        if self.expected is None:
+            return ()
+        if self.histogram is not None and self._edges is not None:
+            counts = self.histogram.extended_counts()
+            unit = f" {self._unit}" if self._unit else ""
+            labels = [f"{label}{unit}" for label in self.labels]
+            changes = top_changes(labels, self.expected.tolist(), counts.tolist())
+            median = median_move(self._edges, self.expected, counts, self._unit)
+            return (median, *changes) if median else changes
+        if self.categories is not None:
+            # Named: every category the counter kept, baseline or not.
+            by_name = self.categories.counts
+            names = [
+                *self.known,
+                *(n for n in by_name if n not in self.known and self._nameable(n)),
+            ]
+            shares = dict(zip(self.known, self.expected.tolist(), strict=False))
+            baseline = [shares.get(name, 0.0) for name in names]
+            live = [float(by_name.get(name, 0)) for name in names]
+            other = self.categories.total - sum(live)
+            if other:
+                names.append(OTHER_LABEL)
+                baseline.append(0.0)
+                live.append(float(other))
+            return top_changes(names, baseline, live)
+        return ()
 
     def _reset_window(self, *, alarmed: bool) -> None:
         self.samples = self.missing = self.invalid = 0

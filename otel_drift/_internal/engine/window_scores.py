@@ -88,7 +88,7 @@ class _Group:
         q = observed[judged] / totals[judged, None]
         p = self.expected[judged]
         # Gaps are all 0 and scales all 1 for a method that does not use points.
-        scores = self.kernel(p, q, self.gaps[judged]) / self.scales[judged]
+        scores = self.kernel(p, q, self.gaps[judged], totals[judged]) / self.scales[judged]
         kept = iter(scores.tolist())
         for row, position in enumerate(self.positions):
             results[position] = DetectorResult(score=next(kept)) if judged[row] else None

@@ -19,8 +19,13 @@ from otel_drift._internal.expectations.resolve import (
     is_number,
 )
 
-#: Fractions and category shares must sum to 1 within this.
-SUM_TOLERANCE = 1e-6
+#: Fractions and category shares must sum to 1 within this (1 %): shares
+#: written with 3 decimals may sum to 0.999 or 1.001. A sum off by more than
+#: rounding (:data:`EXACT_SUM`) but within this is read as shares of the sum
+#: (each divided by it), with a note in the log.
+SUM_TOLERANCE = 0.01
+#: A sum this close to 1 is 1.
+EXACT_SUM = 1e-6
 
 
 def _first(entry: tuple[float, Any, str]) -> float:
@@ -30,8 +35,14 @@ def _first(entry: tuple[float, Any, str]) -> float:
 class BaselineChecker:
     """Reports baseline problems through the semantic checker's ``add``."""
 
-    def __init__(self, add: Callable[[PathParts, str, str], None]) -> None:
+    def __init__(
+        self,
+        add: Callable[[PathParts, str, str], None],
+        rescale: Callable[[PathParts, float], None],
+    ) -> None:
         self.add = add
+        #: Called with shares (their path) that sum to 1 within SUM_TOLERANCE only.
+        self.rescale = rescale
 
     def baseline(
         self, raw: Mapping[str, Any], path: PathParts, constraints: Mapping[str, Any]
@@ -97,11 +108,15 @@ class BaselineChecker:
 
     def sums_to_one(self, shares: list[Any], path: PathParts, what: str) -> bool:
         total = math.fsum(shares)
+        if abs(total - 1) <= EXACT_SUM:
+            return True
         if abs(total - 1) <= SUM_TOLERANCE:
+            self.rescale(path, total)
             return True
         self.add(
             path,
-            f"the {what} sum to {total:.6g}, not 1.",
+            f"the {what} sum to {total:.6g}, not 1 (a sum within {SUM_TOLERANCE:g} of 1 is "
+            "accepted as rounding).",
             f"make the {what} add up to 1 (each is the share of values "
             f"{'in its bin' if what == 'fractions' else 'equal to its key'}).",
         )

@@ -56,17 +56,34 @@ def bin_moments(edges: Sequence[float], fractions: Sequence[float]) -> tuple[flo
     The mean weights bin midpoints by fractions; the variance adds each bin's
     own spread (width² / 12), so a single bin gives width / sqrt(12) rather
     than 0, and a baseline is never a spike that any change would "drift" from.
+
+    With three bins or more, the outermost two usually run to the reference
+    sample's extremes, and their mass sits near their inner edge: each is
+    read as no wider than its neighbour, against that edge (as
+    ``detectors.wasserstein.representative_points`` places its mass).
+    Spreading a lognormal's top decile evenly up to its maximum tripled the
+    standard deviation (78 ms against 24 ms), and every score in baseline
+    sigmas shrank by as much.
+
+    >>> bin_moments((0.0, 10.0, 20.0, 30.0, 1000.0), (0.25, 0.25, 0.25, 0.25))
+    (20.0, 11.547005383792516)
     """
     total = math.fsum(fractions)
     if total <= 0:
         return (edges[0] + edges[-1]) / 2, (edges[-1] - edges[0]) / math.sqrt(12)
-    mids = [low / 2 + high / 2 for low, high in pairwise(edges)]  # no overflow near 1e308
+    bins = list(pairwise(edges))
+    if len(bins) >= 3:
+        (low, high), (_, next_high) = bins[0], bins[1]
+        bins[0] = (max(low, high - (next_high - high)), high)
+        (prev_low, _), (low, high) = bins[-2], bins[-1]
+        bins[-1] = (low, min(high, low + (low - prev_low)))
+    mids = [low / 2 + high / 2 for low, high in bins]  # no overflow near 1e308
     mean = math.fsum(f * m for f, m in zip(fractions, mids, strict=True)) / total
     variance = (
         math.fsum(
             # Products, not **: huge edges give inf instead of OverflowError.
             f * ((m - mean) * (m - mean) + (high - low) * (high - low) / 12)
-            for f, m, (low, high) in zip(fractions, mids, pairwise(edges), strict=True)
+            for f, m, (low, high) in zip(fractions, mids, bins, strict=True)
         )
         / total
     )

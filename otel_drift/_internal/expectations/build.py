@@ -8,7 +8,7 @@ span values are compared as. Nothing is checked: invalid data never gets here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.baselines import (
@@ -35,11 +35,13 @@ from otel_drift._internal.expectations.model import (
     Feedback,
     Hysteresis,
     Match,
+    Reference,
     Source,
     SourceKind,
     SpanKindName,
     Watch,
     Window,
+    learned_thresholds,
 )
 from otel_drift._internal.expectations.normalize import scalar_text
 from otel_drift._internal.expectations.resolve import (
@@ -55,7 +57,7 @@ from otel_drift._internal.json_shape import EXPECTED_LABEL
 Raw = Mapping[str, Any]
 
 #: CUSUM allowance when the file gives none, in baseline standard deviations.
-DEFAULT_CUSUM_K = 0.5
+DEFAULT_CUSUM_K = 0.25
 
 
 def build(document: Raw, path: str) -> ExpectationsFile:
@@ -137,14 +139,26 @@ def _watch(name: str, raw: Raw) -> Watch:
     kind = value_kind(raw)
     method = method_of(raw, kind)
     info = METHODS[method]
+    baseline = _baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw)
+    warning, critical = info.warning, info.critical
+    thresholds: Literal["declared", "default", "learned"] = "default"
+    reference = baseline.reference if baseline is not None else None
+    if "warning" in raw or "critical" in raw:
+        thresholds = "declared"
+    elif reference is not None and reference.method == method and info.threshold_kind == "distance":
+        learned = learned_thresholds(reference)
+        if learned[0] > 0.0:
+            warning, critical = learned
+            thresholds = "learned"
     return Watch(
         name=name,
         source=_source(raw),
         kind=kind,
-        baseline=_baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw),
+        baseline=baseline,
         method=method,
-        warning=float(raw.get("warning", info.warning)),
-        critical=float(raw.get("critical", info.critical)),
+        warning=float(raw.get("warning", warning)),
+        critical=float(raw.get("critical", critical)),
+        thresholds=thresholds,
         constraints=_constraints(as_mapping(raw.get("constraints"))),
         cusum_k=float(raw.get("cusum_k", DEFAULT_CUSUM_K)),
         shape=expected_shape(raw["shape"]) if "shape" in raw else None,
@@ -181,11 +195,25 @@ def _source(raw: Raw) -> Source:
     )
 
 
+def _reference(raw: object) -> Reference | None:
+    if not isinstance(raw, dict):
+        return None
+    return Reference(
+        window=int(raw["window"]),
+        windows=int(raw["windows"]),
+        method=str(raw["method"]),
+        mean=float(raw["mean"]),
+        std=float(raw["std"]),
+        max=float(raw["max"]),
+    )
+
+
 def _baseline(raw: Raw) -> Baseline:
     samples = int(raw["samples"]) if "samples" in raw else None
+    reference = _reference(raw.get("reference"))
     if "categories" in raw:
         categories = {key: float(share) for key, share in raw["categories"].items()}
-        return CategoricalBaseline(categories=categories, samples=samples)
+        return CategoricalBaseline(categories=categories, samples=samples, reference=reference)
     if "quantiles" in raw:
         points = quantile_points(raw["quantiles"])
         if points is None:  # pragma: no cover - the semantic checks rule this out
@@ -201,6 +229,7 @@ def _baseline(raw: Raw) -> Baseline:
         mean=float(raw.get("mean", mean)),
         std=float(raw.get("std", std)),
         samples=samples,
+        reference=reference,
     )
 
 

@@ -64,14 +64,24 @@ class ExpectationsError(Exception):
     """An expectations file could not be loaded; ``problems`` says why.
 
     ``str(error)`` is the full report: the file name, the number of problems,
-    then one line per problem.
+    then one line per problem. ``why_refused`` says, when the file was loaded
+    to run (not only to check), why it was refused whole rather than with its
+    invalid expectations left out; empty otherwise.
     """
 
-    def __init__(self, path: str, problems: Sequence[Problem], *, truncated: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        problems: Sequence[Problem],
+        *,
+        truncated: bool = False,
+        why_refused: str = "",
+    ) -> None:
         super().__init__(path, list(problems))
         self.path = path
         self.problems: list[Problem] = list(problems[:MAX_PROBLEMS])
         self.truncated = truncated or len(problems) > MAX_PROBLEMS
+        self.why_refused = why_refused
 
     def __str__(self) -> str:
         count = len(self.problems)
@@ -112,6 +122,9 @@ class ProblemList:
         self._items: list[tuple[PathParts, Problem]] = []
         self._hiding: list[PathParts] = []
         self.truncated = False
+        #: Shares accepted with a sum a little off 1: (their path, their sum). The
+        #: loader divides them by their sum and says so (``SUM_TOLERANCE``).
+        self.rescaled: list[tuple[PathParts, float]] = []
 
     def add(self, path: PathParts, message: str, fix: str, *, hides_inner: bool = True) -> None:
         """Record a problem; ``hides_inner`` drops later problems inside ``path``."""
@@ -141,6 +154,10 @@ class ProblemList:
     @property
     def problems(self) -> list[Problem]:
         return [problem for _, problem in self._items]
+
+    def located(self) -> list[tuple[PathParts, Problem]]:
+        """Each problem with its path as parts (to tell which expectation it is in)."""
+        return list(self._items)
 
     def error(self, file_name: str) -> ExpectationsError:
         return ExpectationsError(file_name, self.problems, truncated=self.truncated)

@@ -98,6 +98,50 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """How a recording's own windows scored against the baseline learned from it.
+
+    The spread of real, load-dependent traffic around its own baseline: where
+    thresholds go when the file does not set them (``learned_thresholds``).
+    """
+
+    window: int
+    windows: int
+    method: str
+    mean: float
+    std: float
+    max: float
+
+
+#: Learned thresholds: warning and critical this many standard deviations of
+#: the reference windows' scores above their mean (NannyML's rule uses 3; the
+#: significance gate below it takes care of small windows).
+LEARNED_WARNING_SIGMAS = 4.0
+LEARNED_CRITICAL_SIGMAS = 6.0
+
+
+def learned_thresholds(reference: Reference) -> tuple[float, float]:
+    """(warning, critical) placed by the reference windows' own scores.
+
+    Warning is never below the largest reference score (the recording judged
+    against itself stays quiet); critical is above warning by at least the
+    same step.
+
+    >>> learned_thresholds(Reference(200, 50, "psi", mean=0.03, std=0.01, max=0.065))
+    (0.07, 0.09)
+    """
+    warning = max(reference.mean + LEARNED_WARNING_SIGMAS * reference.std, reference.max)
+    if warning <= 0.0:
+        # Every reference window scored 0 (a value that never varied, e.g. a
+        # feature never missing): no spread to learn from; the method's
+        # defaults apply (see ``build``).
+        return 0.0, 0.0
+    step = (LEARNED_CRITICAL_SIGMAS - LEARNED_WARNING_SIGMAS) * reference.std
+    critical = warning + max(step, 0.25 * warning)
+    return round(warning, 6), round(critical, 6)
+
+
+@dataclass(frozen=True)
 class BinnedBaseline:
     """A numeric baseline: ``len(edges) == len(fractions) + 1``, fractions sum to 1.
 
@@ -110,6 +154,7 @@ class BinnedBaseline:
     mean: float
     std: float
     samples: int | None = None
+    reference: Reference | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +163,7 @@ class CategoricalBaseline:
 
     categories: Mapping[str, float]
     samples: int | None = None
+    reference: Reference | None = None
 
 
 Baseline = BinnedBaseline | CategoricalBaseline
@@ -156,8 +202,11 @@ class Watch:
     warning: float
     critical: float
     constraints: Constraints = field(default_factory=Constraints)
+    #: "declared" (the file's), "default" (the method's) or "learned" (from
+    #: the baseline's reference windows): where warning/critical came from.
+    thresholds: Literal["declared", "default", "learned"] = "default"
     #: CUSUM allowance k, in baseline standard deviations.
-    cusum_k: float = 0.5
+    cusum_k: float = 0.25
     #: ``json.shape``: the shape JSON bodies should have.
     shape: ExpectedShape | None = None
 

@@ -5,6 +5,14 @@ document with a billion values ("billion laughs"); merge keys (``<<: *a``)
 go further and really copy the merged entries while constructing. The node
 graph is therefore walked with a visit budget (and a depth limit, which also
 stops self-referencing aliases) *before* any Python object is built.
+
+YAML 1.1, which PyYAML reads, makes booleans of the plain words ``yes``,
+``no``, ``on`` and ``off``; YAML 1.2 and most people do not. As a mapping key
+(a category: ``{yes: 0.3, no: 0.7}``) or a list item (``allowed: [yes, no]``)
+such a word is read as the string written, so it matches the attribute value
+``"yes"``; ``true`` and ``false`` stay booleans there, and match boolean
+attributes (labelled ``true``/``false``). As any other value (``required:
+yes``) it stays a boolean.
 """
 
 from __future__ import annotations
@@ -35,6 +43,10 @@ MAX_TEXT_CHARS = 10 * 1024 * 1024
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_STR_TAG = "tag:yaml.org,2002:str"
+#: Plain words YAML 1.1 reads as booleans, and YAML 1.2 as strings.
+_YAML11_BOOLS = frozenset({"yes", "no", "on", "off"})
 
 
 def looks_like_json(text: str) -> bool:
@@ -222,14 +234,28 @@ def _check_node_graph(root: yaml.Node, problems: ProblemList) -> None:
             # Also where an alias used inside its own anchor (&a [*a]) ends up.
             raise _too_deep()
         if isinstance(node, yaml.SequenceNode):
+            for child in node.value:
+                _as_written(child)
             stack.extend((child, depth + 1) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
             if id(node) not in checked:
                 checked.add(id(node))
                 _report_duplicate_keys(node, problems)
             for key, value in node.value:
+                _as_written(key)
                 stack.append((key, depth + 1))
                 stack.append((value, depth + 1))
+
+
+def _as_written(node: yaml.Node) -> None:
+    """Read a plain ``yes``/``no``/``on``/``off`` as the string written (see the docstring)."""
+    if (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag == _BOOL_TAG
+        and not node.style
+        and node.value.lower() in _YAML11_BOOLS
+    ):
+        node.tag = _STR_TAG
 
 
 def _report_duplicate_keys(node: yaml.MappingNode, problems: ProblemList) -> None:

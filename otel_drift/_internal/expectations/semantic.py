@@ -55,13 +55,16 @@ def check_semantics(document: object, problems: ProblemList) -> None:
 
 class _Checker:
     def __init__(self, problems: ProblemList) -> None:
-        self.baselines = BaselineChecker(self.add)
+        self.baselines = BaselineChecker(self.add, self.rescale)
         self._problems = problems
 
     def add(self, path: PathParts, message: str, fix: str) -> None:
         # Semantic problems are independent of each other: a wrong sum of
         # categories does not make a category missing from ``allowed`` noise.
         self._problems.add(path, message, fix, hides_inner=False)
+
+    def rescale(self, path: PathParts, total: float) -> None:
+        self._problems.rescaled.append((path, total))
 
     # -- expectation level --------------------------------------------------
 

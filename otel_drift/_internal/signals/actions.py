@@ -73,7 +73,8 @@ class DriftTransition:
 
     @property
     def worsened(self) -> bool:
-        return STATUS_NAMES.index(self.status) > STATUS_NAMES.index(self.previous_status)
+        codes = {name: code for code, name in STATUS_NAMES.items()}
+        return codes[self.status] > codes[self.previous_status]
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"event": STATUS_CHANGED_EVENT}

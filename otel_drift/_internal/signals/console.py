@@ -17,9 +17,13 @@ from otel_drift._internal.semconv import STATUS_NAMES
 class ConsoleReporter:
     """Prints one line per status change (and per window when ``verbose``)."""
 
-    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, verbose: bool = False, process: str | None = None
+    ) -> None:
         self._stream = stream
         self._verbose = verbose
+        # Several processes (gunicorn workers, replicas) share one terminal or log.
+        self._process = f" {process}" if process else ""
         self._lock = threading.Lock()
 
     def __call__(self, window: WindowEvaluation) -> None:
@@ -34,10 +38,13 @@ class ConsoleReporter:
                 else STATUS_NAMES[evaluation.status]
             )
             score = "n/a" if evaluation.score is None else f"{evaluation.score:.4g}"
+            p = "" if evaluation.p_value is None else f", p={evaluation.p_value:.2g}"
+            moved = f": {'; '.join(evaluation.top_changes)}" if evaluation.top_changes else ""
+            why = f" [{evaluation.reason}]" if evaluation.reason else ""
             lines.append(
-                f"[otel-drift] {window.expectation}.{evaluation.watch}: {arrow} "
-                f"({evaluation.method}={score}, {evaluation.samples} values, "
-                f"window of {window.spans} spans)\n"
+                f"[otel-drift{self._process}] {window.expectation}.{evaluation.watch}: {arrow} "
+                f"({evaluation.method}={score}{p}, {evaluation.samples} values, "
+                f"window of {window.spans} spans){moved}{why}\n"
             )
         if lines:
             stream = self._stream or sys.stderr

@@ -32,10 +32,27 @@ def _describe(evaluation: WatchEvaluation) -> str:
     if evaluation.score is None:
         return f"{evaluation.watch}: not enough data ({evaluation.samples} values)"
     threshold = evaluation.critical if evaluation.level == 2 else evaluation.warning
+    moved = f"; {', '.join(evaluation.top_changes)}" if evaluation.top_changes else ""
     return (
         f"{evaluation.watch}: {STATUS_NAMES[evaluation.status]} "
         f"({evaluation.method} {evaluation.score:.4g}, threshold {threshold:g}, "
-        f"{evaluation.samples} values)"
+        f"{evaluation.samples} values{moved})"
+    )
+
+
+def _compact(evaluation: WatchEvaluation) -> str:
+    """One omitted value as ``watch\tstatus\tmethod\tsamples\tscore\tp_value``."""
+    score = "" if evaluation.score is None else f"{evaluation.score:.6g}"
+    p = "" if evaluation.p_value is None else f"{evaluation.p_value:.3g}"
+    return "\t".join(
+        (
+            evaluation.watch,
+            str(evaluation.status),
+            evaluation.method,
+            str(evaluation.samples),
+            score,
+            p,
+        )
     )
 
 
@@ -50,6 +67,8 @@ def _watch_attributes(evaluation: WatchEvaluation) -> dict[str, AttributeValue]:
         attributes[f"{prefix}.score"] = evaluation.score
     if evaluation.p_value is not None:
         attributes[f"{prefix}.p_value"] = evaluation.p_value
+    if evaluation.top_changes:
+        attributes[f"{prefix}.top_changes"] = list(evaluation.top_changes)
     return attributes
 
 
@@ -66,23 +85,26 @@ class EvaluationSpans:
             sc.WINDOW_PARTIAL: window.partial,
             sc.WATCHES: len(window.watches),
         }
-        omitted = 0
+        omitted: list[str] = []
         # Most severe first, so what is cut for room is what is ok.
         by_severity = sorted(window.watches, key=lambda w: (-w.status, -w.level))
         for evaluation in by_severity:
             extra = _watch_attributes(evaluation)
-            if len(attributes) + len(extra) + 1 > MAX_EVALUATION_ATTRIBUTES:
-                omitted += 1
+            # Two places stay free: the omitted count and the compact list.
+            if len(attributes) + len(extra) + 2 > MAX_EVALUATION_ATTRIBUTES:
+                omitted.append(_compact(evaluation))
                 continue
             attributes.update(extra)
-        attributes[sc.WATCHES_OMITTED] = omitted
+        attributes[sc.WATCHES_OMITTED] = len(omitted)
+        if omitted:
+            attributes[sc.WATCHES_COMPACT] = omitted
         span = self._tracer.start_span(
             sc.EVALUATION_SPAN, attributes=attributes, start_time=window.start_time_ns
         )
         critical: list[str] = []
         events = 0
         for evaluation in by_severity:
-            if evaluation.status == 0 and evaluation.level == 0:
+            if evaluation.status == 0 and evaluation.level == 0 and not evaluation.reason:
                 continue
             event: dict[str, AttributeValue] = {
                 sc.ATTRIBUTE: evaluation.watch,
@@ -95,6 +117,12 @@ class EvaluationSpans:
             }
             if evaluation.score is not None:
                 event[sc.SCORE] = evaluation.score
+            if evaluation.p_value is not None:
+                event[sc.P_VALUE] = evaluation.p_value
+            if evaluation.top_changes:
+                event[sc.TOP_CHANGES] = list(evaluation.top_changes)
+            if evaluation.reason:
+                event[sc.REASON_TEXT] = evaluation.reason
             if events < MAX_EVALUATION_EVENTS:
                 span.add_event(sc.DETECTED_EVENT, event)
                 events += 1

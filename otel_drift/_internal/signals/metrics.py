@@ -2,14 +2,17 @@
 
 ``DriftMetrics`` registers observable gauges and counters whose callbacks
 read the engine's snapshot at collection time, so nothing is recorded per
-span or per value. ``ValueHistograms`` (opt-in) is the exception: it records
-each numeric value, on the worker, into a histogram bucketed at its
-baseline's edges.
+span or per value. Two describe the configuration rather than the values:
+``drift.config.errors`` (expectations of the file left out as invalid) and
+``drift.expectation.unmatched`` (expectations no span matched).
+``ValueHistograms`` (opt-in) is the exception: it records each numeric value,
+on the worker, into a histogram bucketed at its baseline's edges.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,9 +33,19 @@ class DriftMetrics:
     """The ``drift.*`` instruments, observed from the engine's state at collection time."""
 
     def __init__(
-        self, engine: DriftEngine, meter_provider: metrics.MeterProvider | None = None
+        self,
+        engine: DriftEngine,
+        meter_provider: metrics.MeterProvider | None = None,
+        *,
+        config_errors: Sequence[str | None] = (),
+        unmatched: Callable[[], Iterable[str]] = tuple,
     ) -> None:
+        """``config_errors``: the names of the expectations left out as invalid (None
+        for one without a usable name); ``unmatched``: the names of those reported
+        as matching no span."""
         self._engine = engine
+        self._config_errors = Counter(config_errors)
+        self._unmatched = unmatched
         meter = metrics.get_meter(OWN_SCOPE, __version__, meter_provider)
         meter.create_observable_gauge(
             sc.METRIC_SCORE,
@@ -82,6 +95,19 @@ class DriftMetrics:
             unit="1",
             description="The baseline's expected fraction per bin or category.",
         )
+        meter.create_observable_counter(
+            sc.METRIC_CONFIG_ERRORS,
+            [self._config_error_counts],
+            unit="{expectation}",
+            description="Expectations of the file that were invalid and disabled.",
+        )
+        meter.create_observable_gauge(
+            sc.METRIC_UNMATCHED,
+            [self._unmatched_flags],
+            unit="1",
+            description="1 for an expectation that matched no span while the service "
+            "served spans, until one matches it.",
+        )
 
     @staticmethod
     def _base(state_expectation: str, watch: str) -> dict[str, AttributeValue]:
@@ -129,6 +155,26 @@ class DriftMetrics:
         """One observation per expectation: its count, 0 when it has none."""
         for expectation in self._engine.expectations.expectations:
             yield Observation(counts.get(expectation.name, 0), {sc.EXPECTATION: expectation.name})
+
+    def _config_error_counts(self, _options: CallbackOptions) -> Iterable[Observation]:
+        for name, count in self._config_errors.items():
+            yield Observation(count, {sc.EXPECTATION: name} if name is not None else {})
+
+    def _unmatched_flags(self, _options: CallbackOptions) -> Iterable[Observation]:
+        reported = set(self._unmatched())
+        if not reported:
+            return
+        received = {
+            state.expectation
+            for state in self._engine.snapshot() or []
+            if state.total_valid or state.total_missing or state.total_invalid
+        }
+        dropped = self._engine.dropped_by_expectation()
+        for expectation in self._engine.expectations.expectations:
+            name = expectation.name
+            if name in reported:
+                still = name not in received and not dropped.get(name)
+                yield Observation(int(still), {sc.EXPECTATION: name})
 
     def _bins(self, _options: CallbackOptions) -> Iterable[Observation]:
         for state in self._engine.snapshot() or []:

@@ -60,7 +60,7 @@ class _Residual:
     def holds(self, attributes: Mapping[str, object]) -> bool:
         try:
             for key, expected in self.equals:
-                if not _equal(attributes.get(key), expected):
+                if not attribute_equals(attributes.get(key), expected):
                     return False
             for key, pattern in self.regexes:
                 value = attributes.get(key)
@@ -160,7 +160,8 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _equal(actual: object, expected: AttributeScalar) -> bool:
+def attribute_equals(actual: object, expected: AttributeScalar) -> bool:
+    """Whether a span's attribute value meets ``match.attributes``' ``expected``."""
     if actual is None:
         return False
     if type(actual) is bool or type(expected) is bool:
@@ -278,7 +279,8 @@ class SpanMatcher:
             if compiled.equals:
                 attr, value = compiled.equals[0]
                 # A dict lookup finds the entry for 1 with True (equal hashes), which
-                # _equal refuses: where that can happen, the residual checks the key again.
+                # attribute_equals refuses: where that can happen, the residual checks
+                # the key again.
                 ambiguous = isinstance(value, bool) or value in (0, 1)
                 rest = compiled.equals if ambiguous else compiled.equals[1:]
                 keyed.setdefault(attr, {}).setdefault(value, []).append(

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind
 
 from otel_drift._internal.engine.core import DriftEngine
-from otel_drift._internal.expectations.load import load_expectations
+from otel_drift._internal.expectations.load import Loaded, salvage_expectations
 from otel_drift._internal.expectations.model import ExpectationsFile
 from otel_drift._internal.settings import Settings
 from otel_drift._internal.signals.evaluation_spans import EvaluationSpans
@@ -52,13 +52,16 @@ class DriftSpanProcessor(SpanProcessor):
         provider.add_span_processor(DriftSpanProcessor("expectations.yaml"))
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
 
-    ``expectations`` is a path or an already loaded file. Signals go to the
-    given providers, or to the global ones.
+    ``expectations`` is a path or an already loaded file. A file read from a
+    path runs without its invalid expectations (each logged, and counted in
+    ``drift.config.errors``) unless ``settings.strict``; ``ExpectationsError``
+    when it is refused whole. Signals go to the given providers, or to the
+    global ones.
     """
 
     def __init__(
         self,
-        expectations: str | os.PathLike[str] | ExpectationsFile,
+        expectations: str | os.PathLike[str] | ExpectationsFile | Loaded,
         *,
         settings: Settings | None = None,
         tracer_provider: trace.TracerProvider | None = None,
@@ -66,12 +69,14 @@ class DriftSpanProcessor(SpanProcessor):
         emit_spans: bool = True,
         emit_metrics: bool = True,
     ) -> None:
-        loaded = (
-            expectations
-            if isinstance(expectations, ExpectationsFile)
-            else load_expectations(expectations)
-        )
         self.settings = settings or Settings()
+        if isinstance(expectations, ExpectationsFile):
+            expectations = Loaded(expectations)
+        elif not isinstance(expectations, Loaded):
+            expectations = salvage_expectations(expectations, strict=self.settings.strict)
+        loaded = expectations.file
+        #: Expectations of the file left out as invalid (``drift.config.errors``).
+        self.disabled_expectations = expectations.disabled
         self.engine = DriftEngine(loaded, self.settings)
         self._matcher = SpanMatcher(loaded.expectations)
         self._kinds = self._matcher.kinds
@@ -82,9 +87,7 @@ class DriftSpanProcessor(SpanProcessor):
         self._ended_capacity = min(self.settings.queue_size, MAX_PARKED_SPANS)
         #: Parked spans at which the next one wakes the worker (half the bound).
         self._ended_wake_before = max(1, self._ended_capacity // 2) - 1
-        self._reader = SpanReader(
-            self.engine, self._matcher, loaded.expectations, self._ended, _FAST_SPAN
-        )
+        self._reader = SpanReader(self.engine, self._matcher, loaded, self._ended, _FAST_SPAN)
         #: on_end's way when the parking is full (bound once: on_end's code stays as tuned).
         self._match = self._reader.match
         self.engine.add_source(self._reader.drain)
@@ -106,7 +109,16 @@ class DriftSpanProcessor(SpanProcessor):
                         hash_key=self.settings.value_hash_key,
                     )
                 )
-        self.metrics = DriftMetrics(self.engine, meter_provider) if emit_metrics else None
+        self.metrics = (
+            DriftMetrics(
+                self.engine,
+                meter_provider,
+                config_errors=[d.name for d in self.disabled_expectations],
+                unmatched=self._reader.unmatched.reported,
+            )
+            if emit_metrics
+            else None
+        )
         if emit_metrics and self.settings.value_histograms:
             ValueHistograms(self.engine, meter_provider)
 

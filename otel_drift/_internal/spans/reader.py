@@ -28,8 +28,9 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from otel_drift._internal.engine.core import DriftEngine
 from otel_drift._internal.engine.sources import first_present
-from otel_drift._internal.expectations.model import Expectation
+from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
 from otel_drift._internal.spans.matching import NO_CANDIDATES, SpanMatcher
+from otel_drift._internal.spans.unmatched import UnmatchedWatch
 
 _logger = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ class SpanReader:
         self,
         engine: DriftEngine,
         matcher: SpanMatcher,
-        expectations: Sequence[Expectation],
+        expectations: ExpectationsFile,
         parked: deque[ReadableSpan],
         fast_span: type | None,
     ) -> None:
@@ -196,7 +197,11 @@ class SpanReader:
         self._matcher = matcher
         self._candidates = matcher.candidates
         self._index = matcher.index
-        self._extractors: Sequence[Extractor] = tuple(_extractor(e) for e in expectations)
+        self._extractors: Sequence[Extractor] = tuple(
+            _extractor(e) for e in expectations.expectations
+        )
+        #: The expectations no span matched: it reads the first passes' spans too.
+        self.unmatched = UnmatchedWatch(engine, expectations)
         self._parked = parked
         self._fast_span = fast_span
         self._submit = engine.submit
@@ -211,8 +216,14 @@ class SpanReader:
         about a fifth less than span by span through ``submit`` and the queue
         (a tuple per span, then taken apart again into columns).
         """
-        for index, contexts, columns in self._columns_of(self._take_parked()):
+        spans = self._take_parked()
+        unmatched = self.unmatched
+        if unmatched.active:  # the first passes only, until its decision
+            unmatched.see(spans)
+        for index, contexts, columns in self._columns_of(spans):
             self.engine.feed_columns(index, contexts, columns)
+        if unmatched.active:
+            unmatched.check()
 
     def match_parked(self) -> None:
         """Match the parked spans one by one through ``submit`` (which counts them

@@ -25,19 +25,26 @@ import numpy as np
 from otel_drift._internal import semconv as sc
 from otel_drift._internal.cli.baseline.model import ModelError, load_model, predict
 from otel_drift._internal.cli.baseline.read import DataError, Source, open_source
+from otel_drift._internal.cli.baseline.reference import MIN_WINDOWS, WindowScores, has_window_score
 from otel_drift._internal.cli.baseline.stats import (
+    MAX_CATEGORIES,
     CategoryStats,
     NumericStats,
     is_categorical_output,
-    labels_of,
+    missing_mask,
 )
 from otel_drift._internal.cli.baseline.write import dump, watch_name
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import loads_expectations
+from otel_drift._internal.values import labels_of
 
 #: Categorical features with at most this many categories get an allowed-set constraint.
 MAX_ALLOWED = 50
+#: Distinct predicted labels remembered for the reference windows; rarer ones are
+#: replayed as one label outside the baseline (as live values beyond it count).
+VOCABULARY = 4 * MAX_CATEGORIES
+UNLISTED = "\x00unlisted"
 #: Thresholds written for each kind of watched value (editable in the file).
 NUMERIC_RULE = {"method": "psi", "warning": 0.1, "critical": 0.25}
 CATEGORICAL_RULE = {"method": "jensen_shannon", "warning": 0.1, "critical": 0.2}
@@ -68,7 +75,13 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--operation", default="predict", help="model method to run (predict)")
     parser.add_argument("--output-column", type=int, help="column of a 2-D model output")
-    parser.add_argument("--window", type=int, default=1000, help="rows per window (1000)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=1000,
+        help="rows per window, written in the file and used to score the data's own "
+        "consecutive windows for learned thresholds (1000)",
+    )
     parser.add_argument("--min-samples", type=int, default=200, help="min rows scored (200)")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="rows read at a time")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -124,6 +137,32 @@ class _Prediction:
     outcomes: int = 0
     correct: int = 0
     abs_error: float = 0.0
+    # Categorical predictions are spilled as codes into this vocabulary, for pass 3.
+    vocabulary: dict[str, int] = field(default_factory=dict)
+
+    def spill_labels(self, column: np.ndarray[Any, Any], spill: Any) -> None:
+        """Write each row's label as an int32 code: -1 missing, -2 beyond the vocabulary."""
+        labels = labels_of(column)
+        present = ~missing_mask(column) & np.asarray(labels != None, dtype=bool)  # noqa: E711
+        codes = np.full(column.shape[0], -1, dtype=np.int32)
+        if present.any():
+            found, inverse = np.unique(labels[present].astype(str), return_inverse=True)
+            codes[present] = np.array([self._code(text) for text in found.tolist()])[inverse]
+        codes.tofile(spill)
+
+    def _code(self, text: str) -> int:
+        code = self.vocabulary.get(text)
+        if code is None and len(self.vocabulary) < VOCABULARY:
+            code = self.vocabulary[text] = len(self.vocabulary)
+        return -2 if code is None else code
+
+    def replay(self, spill: Any, rows: int) -> np.ndarray[Any, Any]:
+        """The next ``rows`` predictions from the spill: numbers, or labels (None: missing)."""
+        if not self.categorical:
+            return np.fromfile(spill, dtype=np.float64, count=rows)
+        codes = np.fromfile(spill, dtype=np.int32, count=rows)
+        table = np.array([*self.vocabulary, UNLISTED, None], dtype=object)
+        return table[codes]  # -2 and -1 index the last two entries
 
 
 @command("baseline", "build a model's expectations file from reference data", _arguments)
@@ -144,11 +183,10 @@ def baseline(arguments: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         text = build(arguments)
+        loads_expectations(text, path=str(output))
     except (DataError, ModelError) as error:
         print(f"otel-drift baseline: {error}", file=sys.stderr)
         return EXIT_FAILED
-    try:
-        loads_expectations(text, path=str(output))
     except ExpectationsError as error:  # a bug of ours: say so rather than write it
         print(f"otel-drift baseline: the generated file is invalid:\n{error}", file=sys.stderr)
         return EXIT_FAILED
@@ -176,7 +214,7 @@ def build(arguments: argparse.Namespace) -> str:
     category_stats = {name: CategoryStats() for name in features if name in categorical}
     prediction = _Prediction() if model is not None else None
     show = arguments.progress if arguments.progress is not None else sys.stderr.isatty()
-    progress = Progress(sys.stderr, show, 2)
+    progress = Progress(sys.stderr, show, 2 + _has_reference(source.rows or 0, arguments.window))
     progress.start(1, source.rows)
     rows = 0
     with tempfile.TemporaryFile() as spill:
@@ -186,7 +224,7 @@ def build(arguments: argparse.Namespace) -> str:
             for name, stats in numeric_stats.items():
                 stats.first_pass(chunk[name])
             for name, labels in category_stats.items():
-                labels.update(_as_labels(chunk[name]))
+                labels.update(chunk[name])
             if prediction is not None and model is not None:
                 _predict_first(
                     prediction,
@@ -203,7 +241,8 @@ def build(arguments: argparse.Namespace) -> str:
             stats.place_edges(arguments.bins)
         if prediction is not None and prediction.categorical is False:
             prediction.numbers.place_edges(arguments.bins)
-            spill.seek(0)
+        spill.seek(0)
+        progress.passes = 2 + _has_reference(rows, arguments.window)
         progress.start(2, rows)
         for chunk in source.chunks(arguments.chunk_rows):
             size = len(next(iter(chunk.values()))) if chunk else 0
@@ -213,16 +252,97 @@ def build(arguments: argparse.Namespace) -> str:
                 values = np.fromfile(spill, dtype=np.float64, count=size)
                 prediction.numbers.second_pass(values)
             progress.update(size)
+        document = _document(
+            arguments,
+            features=features,
+            numeric_stats=numeric_stats,
+            category_stats=category_stats,
+            prediction=prediction,
+            rows=rows,
+        )
+        if _has_reference(rows, arguments.window):
+            spill.seek(0)
+            progress.start(3, rows)
+            _reference(
+                arguments,
+                source,
+                document=document,
+                prediction=prediction,
+                spill=spill,
+                progress=progress,
+            )
+        else:
+            print(
+                f"otel-drift baseline: no reference windows: {rows:,} rows make "
+                f"{rows // arguments.window} windows of --window {arguments.window:,}, and "
+                f"learned thresholds need {MIN_WINDOWS}; the thresholds written are the "
+                "methods' defaults.",
+                file=sys.stderr,
+            )
     progress.close()
-    document = _document(
-        arguments,
-        features=features,
-        numeric_stats=numeric_stats,
-        category_stats=category_stats,
-        prediction=prediction,
-        rows=rows,
-    )
     return dump(document, _header(arguments, rows))
+
+
+def _has_reference(rows: int, window: int) -> bool:
+    return rows // window >= MIN_WINDOWS
+
+
+def _reference(
+    arguments: argparse.Namespace,
+    source: Source,
+    *,
+    document: dict[str, Any],
+    prediction: _Prediction | None,
+    spill: Any,
+    progress: Progress,
+) -> None:
+    """Pass 3: score the data's consecutive windows against each watch's new baseline.
+
+    The baselines are read back through the loader, so each window is scored
+    with exactly the fractions, edges and std the engine will use. A watch
+    whose reference scores vary loses its written thresholds: they are
+    learned from the block (set warning/critical in the file to override).
+    """
+    (expectation,) = loads_expectations(dump(document, ""), path=str(arguments.output)).expectations
+    min_samples = min(arguments.min_samples, arguments.window)
+    scorers = {
+        watch.name: (watch, WindowScores(watch, window=arguments.window, min_samples=min_samples))
+        for watch in expectation.watch
+        if has_window_score(watch)
+    }
+    for chunk in source.chunks(arguments.chunk_rows):
+        size = len(next(iter(chunk.values()))) if chunk else 0
+        for watch, scores in scorers.values():
+            kind = watch.source.kind
+            if kind == "ml.prediction":
+                assert prediction is not None
+                scores.add(prediction.replay(spill, size))
+            elif kind == "ml.missing":
+                scores.add(missing_mask(chunk[str(watch.source.feature)]).astype(np.float64))
+            else:
+                scores.add(chunk[str(watch.source.feature)])
+        progress.update(size)
+    entries = document["expectations"][0]["watch"]
+    few = []
+    for name, (_, scores) in scorers.items():
+        block = scores.block()
+        if block is None:
+            few.append(name)
+            continue
+        entry = entries[name]
+        entry["baseline"]["reference"] = block
+        if block["std"] > 0:
+            # Scores that never varied (a feature never missing) teach no threshold:
+            # those watches keep the written defaults.
+            entry.pop("warning", None)
+            entry.pop("critical", None)
+    if few:
+        print(
+            f"otel-drift baseline: no reference windows for {', '.join(few)}: fewer than "
+            f"{MIN_WINDOWS} windows held --min-samples {min_samples} values; their thresholds "
+            "are the methods' defaults.",
+            file=sys.stderr,
+        )
 
 
 def _features(source: Source, arguments: argparse.Namespace) -> list[str]:
@@ -238,15 +358,6 @@ def _features(source: Source, arguments: argparse.Namespace) -> list[str]:
     if not features:
         raise DataError(f"{arguments.data}: no feature columns left to watch.")
     return features
-
-
-def _as_labels(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    if values.dtype.kind == "f":
-        # A numeric column read as labels: NaN is missing, not the label "nan".
-        out = values.astype(object)
-        out[np.isnan(values)] = None
-        return out
-    return values
 
 
 def _predict_first(
@@ -279,7 +390,8 @@ def _predict_first(
     if prediction.categorical is None:
         prediction.categorical = is_categorical_output(column)
     if prediction.categorical:
-        prediction.labels.update(_as_labels(column) if column.dtype.kind == "f" else column)
+        prediction.labels.update(column)
+        prediction.spill_labels(column, spill)
     else:
         numbers = column.astype(np.float64)
         prediction.numbers.first_pass(numbers)
@@ -294,9 +406,7 @@ def _score(
 ) -> None:
     """Accuracy (labels) or absolute error (numbers) against the true outcome."""
     if prediction.categorical:
-        present = ~np.asarray(truth == None, dtype=bool)  # noqa: E711 - elementwise
-        if truth.dtype.kind == "f":
-            present &= ~np.isnan(truth.astype(np.float64))
+        present = ~missing_mask(truth)
         predicted = labels_of(column[present])
         prediction.correct += int(np.count_nonzero(predicted == labels_of(truth[present])))
         prediction.outcomes += int(present.sum())

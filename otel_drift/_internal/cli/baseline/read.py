@@ -2,8 +2,14 @@
 
 Every reader yields chunks of at most ``chunk_rows`` rows as ``{column: array}``
 (numbers as float64 with NaN for missing, anything else as an object array
-with None for missing), so data larger than memory is never loaded whole.
-Nothing here unpickles: ``.npy`` files are read with ``allow_pickle=False``.
+of the values as Python has them - str, bool, int - with None for missing),
+so data larger than memory is never loaded whole. Values keep their type so
+that one function (``values.labels_of``) labels them as the engine labels
+live values: a bool is ``true``, not ``True``. Text without types (CSV
+cells, a NumPy array of strings) is typed per column: numbers, booleans
+(``true``/``false`` in any case), or text. Nothing here unpickles: ``.npy``
+files are read with ``allow_pickle=False``; a structured array (``np.save``
+of a record array) gives one column per field.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ Chunk = dict[str, Column]
 
 #: CSV cells read as a missing value.
 MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+#: Cells of a boolean column (compared lowercased, stripped).
+BOOLEAN_TOKENS = frozenset({"true", "false"})
 
 
 class DataError(Exception):
@@ -37,15 +45,17 @@ class Source:
     numeric: frozenset[str]
     #: Total rows when the format knows it up front (for the progress bar).
     rows: int | None
+    #: Text columns (CSV, a NumPy string array) whose cells are all true/false.
+    booleans: frozenset[str] = frozenset()
 
     def chunks(self, chunk_rows: int) -> Iterator[Chunk]:
         suffix = self.path.suffix.lower()
         if suffix == ".npy":
-            yield from _npy_chunks(self.path, self.columns, chunk_rows)
+            yield from _npy_chunks(self, chunk_rows)
         elif suffix in (".parquet", ".pq"):
             yield from _parquet_chunks(self.path, self.columns, self.numeric, chunk_rows)
         else:
-            yield from _csv_chunks(self.path, self.columns, self.numeric, chunk_rows)
+            yield from _csv_chunks(self, chunk_rows)
 
 
 def open_source(path: Path, feature_names: Sequence[str] | None = None) -> Source:
@@ -63,30 +73,68 @@ def open_source(path: Path, feature_names: Sequence[str] | None = None) -> Sourc
 
 
 def _npy_source(path: Path, feature_names: Sequence[str] | None) -> Source:
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as error:
-        raise DataError(
-            f"{path}: cannot read it without unpickling ({error}). Save plain numeric arrays "
-            "(np.save of a float or int array), or use CSV/Parquet."
-        ) from error
+    array = _npy_load(path)
+    if array.dtype.names is not None:
+        if array.ndim != 1:
+            raise DataError(f"{path}: a {array.ndim}-D record array; a 1-D one (rows) is needed.")
+        fields = tuple(array.dtype.names)
+        names = _npy_names(path, feature_names, fields)
+        numeric = frozenset(
+            name
+            for name, field in zip(names, fields, strict=True)
+            if array.dtype[field].kind in "fiu"
+        )
+        return Source(path, names, numeric, int(array.shape[0]))
     if array.ndim != 2:
         raise DataError(f"{path}: a {array.ndim}-D array; a 2-D array (rows x features) is needed.")
     width = array.shape[1]
-    names = tuple(feature_names) if feature_names else tuple(str(i) for i in range(width))
-    if len(names) != width:
-        raise DataError(f"{path}: {width} columns but {len(names)} feature names were given.")
-    numeric = frozenset(names) if array.dtype.kind in "fiub" else frozenset()
+    names = _npy_names(path, feature_names, tuple(str(i) for i in range(width)))
+    if array.dtype.kind in "US":
+        # Text without types, as in a CSV file: each column typed by its cells.
+        sample = np.asarray(array[:SNIFF_ROWS]).astype(str).astype(object)
+        return _text_source(path, names, [sample[:, i] for i in range(width)], array.shape[0])
+    numeric = frozenset(names) if array.dtype.kind in "fiu" else frozenset()
     return Source(path, names, numeric, int(array.shape[0]))
 
 
-def _npy_chunks(path: Path, names: tuple[str, ...], chunk_rows: int) -> Iterator[Chunk]:
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
+def _npy_load(path: Path) -> np.ndarray[Any, Any]:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
+    except ValueError as error:
+        raise DataError(
+            f"{path}: cannot read it without unpickling ({error}). Save plain arrays "
+            "(np.save of a float, int, bool, string or record array), or use CSV/Parquet."
+        ) from error
+
+
+def _npy_names(
+    path: Path, feature_names: Sequence[str] | None, default: tuple[str, ...]
+) -> tuple[str, ...]:
+    names = tuple(feature_names) if feature_names else default
+    if len(names) != len(default):
+        raise DataError(
+            f"{path}: {len(default)} columns but {len(names)} feature names were given."
+        )
+    return names
+
+
+def _npy_chunks(source: Source, chunk_rows: int) -> Iterator[Chunk]:
+    array = _npy_load(source.path)
     for start in range(0, array.shape[0], chunk_rows):
         block = np.asarray(array[start : start + chunk_rows])
-        if block.dtype.kind in "fiub":
-            block = block.astype(np.float64)
-        yield {name: block[:, i] for i, name in enumerate(names)}
+        if block.dtype.names is not None:
+            fields = [block[field] for field in block.dtype.names]
+        else:
+            fields = [block[:, i] for i in range(block.shape[1])]
+        chunk: Chunk = {}
+        for name, values in zip(source.columns, fields, strict=True):
+            if values.dtype.kind in "US":
+                chunk[name] = _text_column(source, name, values.astype(str).astype(object))
+            elif name in source.numeric:
+                chunk[name] = values.astype(np.float64)
+            else:
+                chunk[name] = values.astype(object)  # bools stay bools
+        yield chunk
 
 
 # -- Parquet ---------------------------------------------------------------------
@@ -108,9 +156,7 @@ def _parquet_source(path: Path) -> Source:
     parquet = _parquet_file(path)
     schema = parquet.schema_arrow
     numeric = frozenset(
-        field.name
-        for field in schema
-        if pat.is_integer(field.type) or pat.is_floating(field.type) or pat.is_boolean(field.type)
+        field.name for field in schema if pat.is_integer(field.type) or pat.is_floating(field.type)
     )
     return Source(path, tuple(schema.names), numeric, int(parquet.metadata.num_rows))
 
@@ -118,17 +164,27 @@ def _parquet_source(path: Path) -> Source:
 def _parquet_chunks(
     path: Path, names: tuple[str, ...], numeric: frozenset[str], chunk_rows: int
 ) -> Iterator[Chunk]:
+    import pyarrow.types as pat  # noqa: PLC0415 - present once _parquet_file succeeded
+
     for batch in _parquet_file(path).iter_batches(batch_size=chunk_rows):
         chunk: Chunk = {}
         for name, column in zip(batch.schema.names, batch.columns, strict=True):
             if name in numeric:
                 chunk[name] = column.to_numpy(zero_copy_only=False).astype(np.float64)
-            else:
-                values = (
-                    column.cast("string") if not str(column.type).startswith("dict") else column
-                )
-                chunk[name] = np.asarray(values.to_pylist(), dtype=object)
+                continue
+            kind = column.type
+            # Strings, bools and dictionary (category) values keep their Python
+            # type; dates, decimals and the like are read as their text.
+            keep = pat.is_string(kind) or pat.is_boolean(kind) or pat.is_dictionary(kind)
+            values = column if keep else column.cast("string")
+            chunk[name] = _object_array(values.to_pylist())
         yield {name: chunk[name] for name in names}
+
+
+def _object_array(items: list[object]) -> Column:
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
 
 
 # -- CSV ---------------------------------------------------------------------------
@@ -151,48 +207,87 @@ def _csv_source(path: Path) -> Source:
     names = tuple(header)
     if len(set(names)) != len(names):
         raise DataError(f"{path}: the header names a column twice; give each column once.")
-    columns = _transpose(rows, len(names))
-    numeric = frozenset(
-        name for name, cells in zip(names, columns, strict=True) if _numbers(cells) is not None
-    )
-    return Source(path, names, numeric, None)
+    return _text_source(path, names, _transpose(rows, len(names)), None)
 
 
-def _csv_chunks(
-    path: Path, names: tuple[str, ...], numeric: frozenset[str], chunk_rows: int
-) -> Iterator[Chunk]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
+def _text_source(
+    path: Path, names: tuple[str, ...], samples: Sequence[Column], rows: int | None
+) -> Source:
+    """A source of text cells, each column typed by its first ``SNIFF_ROWS`` cells."""
+    numeric: set[str] = set()
+    booleans: set[str] = set()
+    for name, cells in zip(names, samples, strict=True):
+        if _numbers(cells) is not None:
+            numeric.add(name)
+        elif _all_booleans(cells):
+            booleans.add(name)
+    return Source(path, names, frozenset(numeric), rows, frozenset(booleans))
+
+
+def _csv_chunks(source: Source, chunk_rows: int) -> Iterator[Chunk]:
+    with source.path.open(newline="", encoding="utf-8-sig") as handle:
         reader = _csv_reader(handle)
         next(reader, None)
         while True:
             rows = [row for _, row in zip(range(chunk_rows), reader, strict=False)]
             if not rows:
                 return
-            columns = _transpose(rows, len(names))
-            chunk: Chunk = {}
-            for name, cells in zip(names, columns, strict=True):
-                if name in numeric:
-                    parsed = _numbers(cells)
-                    # A later cell that is not a number counts as missing.
-                    chunk[name] = parsed if parsed is not None else _numbers_lenient(cells)
-                else:
-                    chunk[name] = _labels(cells)
-            yield chunk
+            columns = _transpose(rows, len(source.columns))
+            yield {
+                name: _text_column(source, name, cells)
+                for name, cells in zip(source.columns, columns, strict=True)
+            }
+
+
+def _text_column(source: Source, name: str, cells: Column) -> Column:
+    """One column of text cells as its type: numbers, booleans or text."""
+    if name in source.numeric:
+        parsed = _numbers(cells)
+        # A later cell that is not a number counts as missing.
+        return parsed if parsed is not None else _numbers_lenient(cells)
+    lowered = _lowered(cells)
+    missing = np.isin(lowered, list(MISSING_TOKENS))
+    if name in source.booleans:
+        true: Column = np.asarray(lowered == "true")
+        false: Column = np.asarray(lowered == "false")
+        if np.count_nonzero(true) + np.count_nonzero(false) == cells.size:
+            return true  # a plain bool array: labelled in one column operation
+        values = cells.astype(object)
+        values[missing] = None
+        # A later cell that is not true/false stays text (and is its own category).
+        values[true] = True
+        values[false] = False
+        return values
+    values = cells.astype(object)
+    values[missing] = None
+    return values
 
 
 def _transpose(rows: list[list[str]], width: int) -> list[Column]:
-    table = np.full((len(rows), width), "", dtype=object)
-    for i, row in enumerate(rows):
-        table[i, : min(len(row), width)] = row[:width]
+    if all(len(row) == width for row in rows):
+        table = np.empty((len(rows), width), dtype=object)
+        table[:] = rows  # one C-level copy when every row is complete
+    else:
+        table = np.full((len(rows), width), "", dtype=object)
+        for i, row in enumerate(rows):
+            table[i, : min(len(row), width)] = row[:width]
     return [table[:, j] for j in range(width)]
 
 
+def _lowered(cells: Column) -> Column:
+    return np.char.lower(np.char.strip(cells.astype(str)))
+
+
 def _missing(cells: Column) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    lowered = np.char.lower(np.char.strip(cells.astype(str)))
-    return np.isin(lowered, list(MISSING_TOKENS))
+    return np.isin(_lowered(cells), list(MISSING_TOKENS))
 
 
 def _numbers(cells: Column) -> Column | None:
+    try:
+        # Every cell a number ("nan" included): no need to look for missing tokens.
+        return cells.astype(np.float64)
+    except ValueError:
+        pass
     missing = _missing(cells)
     try:
         return np.where(missing, "nan", cells).astype(np.float64)
@@ -210,7 +305,8 @@ def _numbers_lenient(cells: Column) -> Column:
     return out
 
 
-def _labels(cells: Column) -> Column:
-    labels = cells.astype(object)
-    labels[_missing(cells)] = None
-    return labels
+def _all_booleans(cells: Column) -> bool:
+    """Every present cell is true or false (any case), and one is present."""
+    lowered = _lowered(cells)
+    missing = np.isin(lowered, list(MISSING_TOKENS))
+    return bool(not missing.all() and np.isin(lowered[~missing], list(BOOLEAN_TOKENS)).all())

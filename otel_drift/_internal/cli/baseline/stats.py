@@ -3,7 +3,9 @@
 Numbers take two passes: the first keeps exact min/max and a uniform sample
 (bottom-k of random keys: exact and vectorized) to place quantile edges, the
 second counts every value into those bins exactly. Categories are counted in
-one pass, up to ``MAX_CATEGORIES`` distinct values.
+one pass, up to ``MAX_CATEGORIES`` distinct values, under the labels the
+engine gives live values (``values.labels_of``: ``true``, ``200``, not
+``True``, ``200.0``), so that a baseline matches what it is compared with.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from otel_drift._internal.values import labels_of
 
 Column = np.ndarray[Any, Any]
 
@@ -86,12 +90,15 @@ class CategoryStats:
     dropped: int = 0
 
     def update(self, values: Column) -> None:
-        present = values[~np.asarray(values == None, dtype=bool)]  # noqa: E711 - elementwise
-        self.missing += int(values.size - present.size)
-        if present.size == 0:
+        """Count a column's labels; None (and NaN in a float column) is missing."""
+        labels = labels_of(values[~missing_mask(values)])
+        # A value with no label (bytes, a date) is counted as missing too.
+        labels = labels[labels != None]  # noqa: E711 - elementwise
+        self.missing += int(values.size - labels.size)
+        if labels.size == 0:
             return
-        labels, counts = np.unique(labels_of(present), return_counts=True)
-        for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        found, counts = np.unique(labels.astype(str), return_counts=True)
+        for label, count in zip(found.tolist(), counts.tolist(), strict=True):
             if label in self.counts or len(self.counts) < MAX_CATEGORIES:
                 self.counts[label] += count
             else:
@@ -102,21 +109,11 @@ class CategoryStats:
         return sum(self.counts.values())
 
 
-def labels_of(values: Column) -> Column:
-    """Category labels as the engine makes them: 2.0 -> "2", True -> "true"."""
+def missing_mask(values: Column) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The readers' missing values: NaN in a float column, None in any other."""
     if values.dtype.kind == "f":
-        whole = np.isfinite(values) & (np.floor(np.nan_to_num(values)) == values)
-        return np.where(
-            whole, np.nan_to_num(values).astype(np.int64).astype(str), values.astype(str)
-        )
-    if values.dtype.kind == "b":
-        return np.where(values, "true", "false")
-    text = values.astype(str)
-    if values.dtype == object:
-        is_bool = np.array([type(v) is bool for v in values], dtype=bool)
-        if is_bool.any():
-            text[is_bool] = np.char.lower(text[is_bool])
-    return text
+        return np.isnan(values)
+    return np.asarray(values == None, dtype=bool)  # noqa: E711 - elementwise
 
 
 def numeric_edges(sample: Column, low: float, high: float, bins: int) -> Column:

@@ -10,10 +10,17 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from html import escape
 
-STATUS_COLORS = ("#2e7d32", "#f9a825", "#c62828")
+from otel_drift._internal.semconv import STATUS_NAMES, STATUS_NO_DATA
+
+#: Color per ``drift.status``: no_data grey, ok green, warning amber, critical red.
+STATUS_COLORS = {STATUS_NO_DATA: "#757575", 0: "#2e7d32", 1: "#f9a825", 2: "#c62828"}
 BASELINE_COLOR = "#90a4ae"
 LIVE_COLOR = "#1565c0"
 _FONT = 'font-family="sans-serif" font-size="11"'
+
+
+def _color(status: int) -> str:
+    return STATUS_COLORS.get(status, STATUS_COLORS[STATUS_NO_DATA])
 
 
 def _fmt(value: float) -> str:
@@ -21,13 +28,21 @@ def _fmt(value: float) -> str:
 
 
 def distribution_chart(
-    bins: Sequence[str], baseline: Sequence[float], live: Sequence[float], width: int = 560
+    bins: Sequence[str],
+    baseline: Sequence[float],
+    live: Sequence[float],
+    width: int = 560,
+    shares: bool = False,
 ) -> str:
-    """Grouped bars: the baseline's fraction and the live fraction of each bin."""
+    """Grouped bars: the baseline's fraction and the live fraction of each bin.
+
+    ``live`` holds counts, or shares already (``shares=True``, as in
+    ``drift.top_changes``, which names only the bins that moved most).
+    """
     height, top, bottom, left = 230, 16, 70, 44
     plot_h = height - top - bottom
     total = sum(live)
-    live_fractions = [c / total if total > 0 else 0.0 for c in live]
+    live_fractions = list(live) if shares else [c / total if total > 0 else 0.0 for c in live]
     peak = max([*baseline, *live_fractions, 0.01])
     slot = (width - left - 10) / max(len(bins), 1)
     bar = max(2.0, slot * 0.38)
@@ -66,7 +81,8 @@ def distribution_chart(
         f'<rect x="{left}" y="{legend_y - 9}" width="10" height="10" fill="{BASELINE_COLOR}"/>'
         f'<text x="{left + 14}" y="{legend_y}" {_FONT}>baseline</text>'
         f'<rect x="{left + 80}" y="{legend_y - 9}" width="10" height="10" fill="{LIVE_COLOR}"/>'
-        f'<text x="{left + 94}" y="{legend_y}" {_FONT}>live ({int(total)} values)</text>'
+        f'<text x="{left + 94}" y="{legend_y}" {_FONT}>'
+        f"{'window' if shares else f'live ({int(total)} values)'}</text>"
     )
     parts.append("</svg>")
     return "".join(parts)
@@ -121,7 +137,7 @@ def score_chart(
     for stamp, score, status in scored:
         x, y = xy(stamp, score)
         parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{STATUS_COLORS[status]}">'
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{_color(status)}">'
             f"<title>{_clock(stamp)}: {score:.4g}</title></circle>"
         )
     for tick in (0.0, 0.5, 1.0):
@@ -147,12 +163,11 @@ def status_strip(windows: Sequence[tuple[float, float | None, int]], width: int 
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'role="img" aria-label="status per window">'
     ]
-    names = ("ok", "warning", "critical")
     for i, (stamp, _score, status) in enumerate(windows):
         parts.append(
             f'<rect x="{1 + i * cell:.1f}" y="2" width="{max(cell - 1, 1):.1f}" height="18" '
-            f'fill="{STATUS_COLORS[status]}"><title>window {i + 1} ({_clock(stamp)}): '
-            f"{names[status]}</title></rect>"
+            f'fill="{_color(status)}"><title>window {i + 1} ({_clock(stamp)}): '
+            f"{STATUS_NAMES.get(status, status)}</title></rect>"
         )
     parts.append("</svg>")
     return "".join(parts)

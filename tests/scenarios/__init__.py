@@ -1,0 +1,1 @@
+"""The scenario tests: real services under realistic, varying conditions."""
