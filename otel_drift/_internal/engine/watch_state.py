@@ -33,7 +33,7 @@ from otel_drift._internal.expectations.model import (
     Expectation,
     Watch,
 )
-from otel_drift._internal.semconv import STATUS_NO_DATA
+from otel_drift._internal.semconv import STATUS_NAMES, STATUS_NO_DATA
 from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter
 
 OTHER_LABEL = "__other__"
@@ -324,7 +324,7 @@ class WatchState:
                 if significant < window_level:
                     reason = (
                         f"{self.watch.method} {result.score:.3g} reaches "
-                        f"{'critical' if window_level == 2 else 'warning'}, but not "
+                        f"{STATUS_NAMES[window_level]}, but not "
                         f"significant at {self.samples} values (p={p:.2g}, alone or "
                         "with the window before)"
                     )
@@ -335,14 +335,18 @@ class WatchState:
             if self.status > window_level:
                 reason = (
                     f"held by hysteresis: this window is "
-                    f"{('ok', 'warning', 'critical')[window_level]}; the status clears "
+                    f"{STATUS_NAMES[window_level]}; the status clears "
                     f"after {self.hysteresis.clear_after} windows below it"
                 )
-        elif self.samples == 0 and self.missing + self.invalid > 0 and self._judged():
-            self.status = STATUS_NO_DATA
-            reason = f"no valid values: {self.missing} missing, {self.invalid} invalid"
-        elif self.status == STATUS_NO_DATA:
-            self.status = self.hysteresis.status
+        else:
+            # A window too small to judge breaks the pairing: never pool
+            # windows that were not adjacent (``_p_value``).
+            self._previous = None
+            if self.samples == 0 and self.missing + self.invalid > 0 and self._judged():
+                self.status = STATUS_NO_DATA
+                reason = f"no valid values: {self.missing} missing, {self.invalid} invalid"
+            elif self.status == STATUS_NO_DATA:
+                self.status = self.hysteresis.status
         score = None
         if result is not None and math.isfinite(result.score):
             score = float(result.score)
