@@ -26,7 +26,13 @@ from otel_drift._internal.detectors import (
 from otel_drift._internal.detectors.cusum import normal_scores
 from otel_drift._internal.detectors.significance import p_value, significance_level
 from otel_drift._internal.detectors.wasserstein import representative_points
-from otel_drift._internal.engine.what_moved import median_move, top_changes
+from otel_drift._internal.engine.what_moved import (
+    OTHER_LABEL,
+    category_changes,
+    median_move,
+    nameable,
+    top_changes,
+)
 from otel_drift._internal.expectations.model import (
     BinnedBaseline,
     CategoricalBaseline,
@@ -36,9 +42,6 @@ from otel_drift._internal.expectations.model import (
 from otel_drift._internal.semconv import STATUS_NAMES, STATUS_NO_DATA
 from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter
 
-OTHER_LABEL = "__other__"
-#: Sources whose categories otel-drift derives itself: safe to name.
-_DERIVED_SOURCES = frozenset({"http.status_class", "span.status", "json.shape"})
 UNDERFLOW_LABEL = "underflow"
 OVERFLOW_LABEL = "overflow"
 
@@ -245,29 +248,12 @@ class WatchState:
         ]
         other = float(lifetime.other + window.other)
         for name, count in counts.items():
-            if self._nameable(name):
+            if nameable(self.watch.source.kind, name):
                 rows.append((name, float(count), 0.0))
             else:
                 other += count
         rows.append((OTHER_LABEL, other, 0.0))
         return rows
-
-    def _nameable(self, label: str) -> bool:
-        """May a category outside the baseline leave the process by name?
-
-        Raw values leave only as aggregates (``signals/privacy.py``): an
-        unexpected plan name or user id stays under ``__other__``. What
-        otel-drift derived itself (a status class, a span status, a JSON shape
-        id) and numbers (a status code, a model's class) are named, so 5xx
-        answers under a ``{2xx: 1.0}`` baseline show as ``5xx``.
-        """
-        if self.watch.source.kind in _DERIVED_SOURCES:
-            return True
-        try:
-            float(label)
-        except ValueError:
-            return False
-        return True
 
     # -- windows -------------------------------------------------------------
 
@@ -411,21 +397,9 @@ class WatchState:
             median = median_move(self._edges, self.expected, counts, self._unit)
             return (median, *changes) if median else changes
         if self.categories is not None:
-            # Named: every category the counter kept, baseline or not.
-            by_name = self.categories.counts
-            names = [
-                *self.known,
-                *(n for n in by_name if n not in self.known and self._nameable(n)),
-            ]
-            shares = dict(zip(self.known, self.expected.tolist(), strict=False))
-            baseline = [shares.get(name, 0.0) for name in names]
-            live = [float(by_name.get(name, 0)) for name in names]
-            other = self.categories.total - sum(live)
-            if other:
-                names.append(OTHER_LABEL)
-                baseline.append(0.0)
-                live.append(float(other))
-            return top_changes(names, baseline, live)
+            return category_changes(
+                self.watch.source.kind, self.known, self.expected.tolist(), self.categories
+            )
         return ()
 
     def _reset_window(self, *, alarmed: bool) -> None:

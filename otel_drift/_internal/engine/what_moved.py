@@ -25,6 +25,13 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from otel_drift._internal.sketches import CategoryCounter
+
+#: The bin of categories outside the baseline that are not named.
+OTHER_LABEL = "__other__"
+#: Sources whose categories otel-drift derives itself: safe to name.
+_DERIVED_SOURCES = frozenset({"http.status_class", "span.status", "json.shape"})
+
 #: At most this many lines per watched value (the event stays readable).
 MAX_CHANGES = 3
 #: A bin whose share moved by less than this (in share points) is not listed.
@@ -88,3 +95,48 @@ def median_move(
         return None
     suffix = f" {unit}" if unit else ""
     return f"p50 {before:.4g}{suffix} -> {after:.4g}{suffix}"
+
+
+def nameable(source_kind: str, label: str) -> bool:
+    """May a category outside the baseline leave the process by name?
+
+    Raw values leave only as aggregates (``signals/privacy.py``): an
+    unexpected plan name or user id stays under ``__other__``. What
+    otel-drift derived itself (a status class, a span status, a JSON shape
+    id) and numbers (a status code, a model's class) are named, so 5xx
+    answers under a ``{2xx: 1.0}`` baseline show as ``5xx``.
+
+    >>> [nameable("attribute", v) for v in ("gold", "503")], nameable("span.status", "ERROR")
+    ([False, True], True)
+    """
+    if source_kind in _DERIVED_SOURCES:
+        return True
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
+
+
+def category_changes(
+    source_kind: str,
+    known: Sequence[str],
+    shares: Sequence[float],
+    window: CategoryCounter,
+) -> tuple[str, ...]:
+    """``top_changes`` of a categorical window: every category the counter kept
+    by name (baseline or nameable), the rest as ``__other__``."""
+    by_name = window.counts
+    names = [
+        *known,
+        *(n for n in by_name if n not in known and nameable(source_kind, n)),
+    ]
+    share_of = dict(zip(known, shares, strict=False))
+    baseline = [share_of.get(name, 0.0) for name in names]
+    live = [float(by_name.get(name, 0)) for name in names]
+    other = window.total - sum(live)
+    if other:
+        names.append(OTHER_LABEL)
+        baseline.append(0.0)
+        live.append(float(other))
+    return top_changes(names, baseline, live)
