@@ -23,7 +23,8 @@ from otel_drift._internal.cli.main import main
 from otel_drift._internal.cli.prometheus import PrometheusClient
 from otel_drift._internal.cli.rules import RuleNames
 from otel_drift._internal.detectors import evaluate
-from otel_drift._internal.engine.watch_state import OTHER_LABEL, bin_labels
+from otel_drift._internal.engine.watch_state import bin_labels
+from otel_drift._internal.engine.what_moved import OTHER_LABEL
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import BinnedBaseline, CategoricalBaseline
 from tests.backends.support import (

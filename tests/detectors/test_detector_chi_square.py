@@ -9,12 +9,8 @@ import pytest
 from scipy.special import gammaincc
 from scipy.stats import chi2, chisquare
 
-from otel_drift._internal.detectors.chi_square import (
-    CHI_SQUARE_EPS,
-    chi2_sf,
-    chi_square,
-    regularized_gamma_q,
-)
+from otel_drift._internal.detectors.chi_square import CHI_SQUARE_EPS, chi_square
+from otel_drift._internal.detectors.gamma import chi2_sf, regularized_gamma_q
 
 
 def test_regularized_gamma_q_matches_scipy() -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from opentelemetry.trace import SpanKind
 
 from otel_drift import DriftSpanProcessor, Settings
-from otel_drift._internal.engine.watch_state import OTHER_LABEL
+from otel_drift._internal.engine.what_moved import OTHER_LABEL
 from otel_drift._internal.spans.matching import MAX_MATCH_KEYS
 from tests.hardening.support import make_rig, rss_kib
 

@@ -58,7 +58,7 @@ import math
 import numpy as np
 
 from ._inputs import FloatArray, fractions
-from .chi_square import chi2_sf, regularized_gamma_q
+from .gamma import chi2_sf, regularized_gamma_q
 from .method import CRITICAL_ALPHA, WARNING_ALPHA
 
 #: Bins expected to hold fewer values than this are pooled (Cochran's rule).

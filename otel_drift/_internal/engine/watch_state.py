@@ -23,7 +23,7 @@ from otel_drift._internal.detectors import (
     evaluate,
     level,
 )
-from otel_drift._internal.detectors.cusum import normal_scores
+from otel_drift._internal.detectors.cusum import normal_scores, reference_allowance
 from otel_drift._internal.detectors.significance import p_value, significance_level
 from otel_drift._internal.detectors.wasserstein import representative_points
 from otel_drift._internal.engine.what_moved import (
@@ -147,7 +147,8 @@ class WatchState:
             self._edges = np.array(baseline.edges)
         if watch.method == "cusum" and isinstance(baseline, BinnedBaseline):
             # Fed normal scores through the baseline's CDF (see detectors/cusum.py).
-            self.cusum = Cusum(0.0, 1.0, watch.cusum_k)
+            k = reference_allowance(watch.cusum_k, baseline.samples)
+            self.cusum = Cusum(0.0, 1.0, k)
         self._significance = METHODS[watch.method].threshold_kind == "distance"
         #: The last judged window's counts, pooled with the next (``_p_value``).
         self._previous: NDArray[np.float64] | None = None
