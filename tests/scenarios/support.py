@@ -38,7 +38,7 @@ ROUTES: Mapping[str, str] = {
     "search": "/search",
     "profile": "/profile/<int:user>",
 }
-WINDOW_SPANS = 200
+WINDOW_SPANS = 500
 MIN_SAMPLES = 100
 
 
@@ -244,8 +244,8 @@ def windows(run: Run, expectation: str) -> list[Window]:
     """The expectation's full windows in order, each placed against the phase starts.
 
     The engine fills a window with the next ``WINDOW_SPANS`` matching spans in
-    the order they end, so window ``i`` holds the route's spans ``200 i`` to
-    ``200 i + 199`` by end time.
+    the order they end, so window ``i`` holds the route's spans ``WINDOW_SPANS i``
+    to ``WINDOW_SPANS (i + 1) - 1`` by end time.
     """
     served = run.served(ROUTES[expectation])
     full = [s for s in run.evaluations(expectation) if not s.attributes.get("drift.window.partial")]

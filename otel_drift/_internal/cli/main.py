@@ -10,6 +10,7 @@ inside the commands that need them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -53,7 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         print("otel-drift: error: a command is required", file=sys.stderr)
         return EXIT_USAGE
-    return COMMANDS[arguments.command].run(arguments)
+    try:
+        return COMMANDS[arguments.command].run(arguments)
+    except BrokenPipeError:
+        # The reader went away (``otel-drift report | head``): not an error of
+        # ours. Point stdout at devnull so the interpreter's final flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ def alerting_rules(expectations: ExpectationsFile, options: RuleOptions) -> list
             if method == watch.method:
                 warning, critical = watch.warning, watch.critical
             else:
-                warning, critical = METHODS["psi"].warning, METHODS["psi"].critical
+                warning, critical = METHODS["psi"].defaults(watch.kind)
             series = (
                 f'{names.score(method)}{{{pq.EXPECTATION_LABEL}="{expectation.name}", '
                 f'{pq.ATTRIBUTE_LABEL}="{watch.name}"}}'

@@ -58,6 +58,8 @@ METHOD = MethodInfo(
     categorical=True,
     warning=0.06,
     critical=0.1,
+    # 1 % -> 3 % / 1 % -> 4.5 % of a mix (``MethodInfo.categorical_thresholds``).
+    categorical_thresholds=(0.05, 0.08),
     threshold_kind="distance",
     score=lambda expected, observed, _: hellinger(expected, observed),
     rows=lambda p, q, _, __: hellinger_rows(p, q),

@@ -77,6 +77,8 @@ METHOD = MethodInfo(
     categorical=True,
     warning=0.07,
     critical=0.12,
+    # 1 % -> 3 % / 1 % -> 4.5 % of a mix (``MethodInfo.categorical_thresholds``).
+    categorical_thresholds=(0.06, 0.09),
     threshold_kind="distance",
     score=lambda expected, observed, _: jensen_shannon(expected, observed),
     rows=lambda p, q, _, __: jensen_shannon_rows(p, q),

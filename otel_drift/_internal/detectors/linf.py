@@ -50,6 +50,8 @@ METHOD = MethodInfo(
     categorical=True,
     warning=0.03,
     critical=0.05,
+    # 1 % -> 3 % / 1 % -> 4.5 % of a mix (``MethodInfo.categorical_thresholds``).
+    categorical_thresholds=(0.02, 0.035),
     threshold_kind="distance",
     score=lambda expected, observed, _: linf(expected, observed),
     rows=lambda p, q, _, __: linf_rows(p, q),

@@ -9,8 +9,8 @@ other place derives what it needs from that.
 
 >>> from otel_drift._internal.detectors import METHODS
 >>> psi = METHODS["psi"]
->>> psi.warning, psi.critical, psi.threshold_kind, psi.categorical
-(0.05, 0.1, 'distance', True)
+>>> psi.defaults("numeric"), psi.defaults("categorical"), psi.threshold_kind
+((0.05, 0.1), (0.02, 0.05), 'distance')
 >>> [name for name, method in METHODS.items() if method.promql is None]
 ['wasserstein', 'ks', 'chi_square', 'cusum']
 """
@@ -81,6 +81,13 @@ class MethodInfo:
     points and reports in baseline sigmas (its score is divided by the
     baseline's standard deviation). ``promql``, when given, writes the score
     as PromQL for fleet-wide recording rules.
+
+    ``categorical_thresholds``: the defaults for a categorical value, when
+    they differ. A mix is dominated by its common categories, so a distance
+    barely moves when a rare one multiplies: the numeric defaults are set
+    where decile-binned latency x1.3 is critical and x1.1 at most a warning;
+    the categorical ones where a 1 % category (errors) going to 4.5 % is
+    critical and to 3 % a warning (``defaults``).
     """
 
     name: str
@@ -93,3 +100,10 @@ class MethodInfo:
     rows: RowKernel | None = None
     uses_points: bool = False
     promql: PromqlForm | None = None
+    categorical_thresholds: tuple[float, float] | None = None
+
+    def defaults(self, kind: str) -> tuple[float, float]:
+        """(warning, critical) by default for a ``"numeric"`` or ``"categorical"`` value."""
+        if kind == "categorical" and self.categorical_thresholds is not None:
+            return self.categorical_thresholds
+        return self.warning, self.critical

@@ -85,6 +85,8 @@ METHOD = MethodInfo(
     categorical=True,
     warning=0.05,
     critical=0.1,
+    # 1 % -> 3 % / 1 % -> 4.5 % of a mix (``MethodInfo.categorical_thresholds``).
+    categorical_thresholds=(0.02, 0.05),
     threshold_kind="distance",
     score=lambda expected, observed, _: psi(expected, observed),
     rows=lambda p, q, _, totals: psi_rows(p, q, totals),

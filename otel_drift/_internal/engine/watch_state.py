@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +24,11 @@ from otel_drift._internal.detectors import (
     level,
 )
 from otel_drift._internal.detectors.cusum import normal_scores, reference_allowance
-from otel_drift._internal.detectors.significance import p_value, significance_level
-from otel_drift._internal.detectors.wasserstein import representative_points
+from otel_drift._internal.detectors.significance import (
+    POOLED_WINDOWS,
+    gated_level,
+    window_p_value,
+)
 from otel_drift._internal.engine.what_moved import (
     OTHER_LABEL,
     category_changes,
@@ -39,6 +42,7 @@ from otel_drift._internal.expectations.model import (
     Expectation,
     Watch,
 )
+from otel_drift._internal.expectations.noise import WindowVectors
 from otel_drift._internal.semconv import STATUS_NAMES, STATUS_NO_DATA
 from otel_drift._internal.sketches import BinnedHistogram, CategoryCounter
 
@@ -127,15 +131,14 @@ class WatchState:
             self.histogram = BinnedHistogram(baseline.edges)
             # A copy shares the edges array, so folding windows in skips comparing them.
             self.lifetime_histogram = self.histogram.copy()
-            self.expected = np.array([0.0, *baseline.fractions, 0.0])
-            edges = np.array(baseline.edges)
-            self.points = representative_points(edges)
+            vectors = WindowVectors(baseline)
+            self.expected, self.points = vectors.expected, vectors.points
             self.labels = bin_labels(baseline.edges)
         elif isinstance(baseline, CategoricalBaseline):
             self.known = tuple(baseline.categories)
             self.categories = CategoryCounter(max_categories, self.known)
             self.lifetime_categories = CategoryCounter(max_categories, self.known)
-            self.expected = np.array([*baseline.categories.values(), 0.0])
+            self.expected = WindowVectors(baseline).expected
             self.labels = (*self.known, OTHER_LABEL)
         elif watch.kind == "categorical":
             # Constraints only: still count the mix so it is visible.
@@ -151,7 +154,7 @@ class WatchState:
             self.cusum = Cusum(0.0, 1.0, k)
         self._significance = METHODS[watch.method].threshold_kind == "distance"
         #: The last judged window's counts, pooled with the next (``_p_value``).
-        self._previous: NDArray[np.float64] | None = None
+        self._before: deque[NDArray[np.float64]] = deque(maxlen=POOLED_WINDOWS - 1)
         self._unit = watch.source.unit if watch.source.kind == "span.duration" else ""
         # Window counts.
         self.samples = 0
@@ -306,18 +309,15 @@ class WatchState:
             )
             if self._significance or self.watch.method == "chi_square":
                 p = self._p_value()
-            if self._significance and window_level:
-                significant = significance_level(p)
-                if significant < window_level:
-                    reason = (
-                        f"{self.watch.method} {result.score:.3g} reaches "
-                        f"{STATUS_NAMES[window_level]}, but not "
-                        f"significant at {self.samples} values (p={p:.2g}, alone or "
-                        "with the window before)"
-                    )
-                    window_level = significant
-            elif self.watch.method == "chi_square" and p is not None:
-                window_level = significance_level(p) if window_level else 0
+            material = window_level
+            window_level = gated_level(self.threshold_kind, self.watch.method, material, p)
+            if self._significance and window_level < material:
+                reason = (
+                    f"{self.watch.method} {result.score:.3g} reaches "
+                    f"{STATUS_NAMES[material]}, but not "
+                    f"significant at {self.samples} values (p={p:.2g}, alone or "
+                    "pooled with the windows before)"
+                )
             self.status = self.hysteresis.update(window_level)
             if self.status > window_level:
                 reason = (
@@ -328,7 +328,7 @@ class WatchState:
         else:
             # A window too small to judge breaks the pairing: never pool
             # windows that were not adjacent (``_p_value``).
-            self._previous = None
+            self._before.clear()
             if self.samples == 0 and self.missing + self.invalid > 0 and self._judged():
                 self.status = STATUS_NO_DATA
                 reason = f"no valid values: {self.missing} missing, {self.invalid} invalid"
@@ -364,27 +364,17 @@ class WatchState:
         return self.expected is not None or self.cusum is not None
 
     def _p_value(self) -> float | None:
-        """The window's significance, alone or with the window before it.
-
-        A small window holds little evidence: a 1 % -> 6 % error rate in 200
-        requests reaches p = 1e-7 at best, never the critical 1e-9. So the
-        window is also tested pooled with the previous one (twice the values),
-        and the smaller p-value, doubled (Bonferroni: two tests a window),
-        is the window's: a change that persists reaches critical by its
-        second full window, and the false-alarm budget holds.
-        """
+        """The window's significance, alone or with the window before it
+        (``significance.window_p_value``); keeps this window for the next."""
         observed = self.observed()
         if observed is None or self.expected is None or observed.sum() <= 0:
-            self._previous = None
+            self._before.clear()
             return None
         baseline = self.watch.baseline
         samples = baseline.samples if baseline else None
-        alone = p_value(self.expected, observed, samples)
-        previous, self._previous = self._previous, observed.copy()
-        if previous is None or previous.shape != observed.shape:
-            return alone
-        pooled = p_value(self.expected, observed + previous, samples)
-        return min(1.0, 2.0 * min(alone, pooled))
+        p = window_p_value(self.expected, observed, self._before, samples)
+        self._before.appendleft(observed.copy())
+        return p
 
     def _what_moved(self) -> tuple[str, ...]:
         """``drift.top_changes`` of the open window (see ``what_moved.py``)."""

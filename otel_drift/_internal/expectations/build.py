@@ -43,6 +43,7 @@ from otel_drift._internal.expectations.model import (
     Window,
     learned_thresholds,
 )
+from otel_drift._internal.expectations.noise import within_sampling_noise
 from otel_drift._internal.expectations.normalize import scalar_text
 from otel_drift._internal.expectations.resolve import (
     as_mapping,
@@ -140,14 +141,21 @@ def _watch(name: str, raw: Raw) -> Watch:
     method = method_of(raw, kind)
     info = METHODS[method]
     baseline = _baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw)
-    warning, critical = info.warning, info.critical
+    warning, critical = info.defaults(kind)
     thresholds: Literal["declared", "default", "learned"] = "default"
     reference = baseline.reference if baseline is not None else None
     if "warning" in raw or "critical" in raw:
         thresholds = "declared"
-    elif reference is not None and reference.method == method and info.threshold_kind == "distance":
+    elif (
+        reference is not None
+        and baseline is not None
+        and reference.method == method
+        and info.threshold_kind == "distance"
+    ):
         learned = learned_thresholds(reference)
-        if learned[0] > 0.0:
+        # A reference that varied no more than sampling noise: the defaults
+        # and the significance gate judge it better (``noise.py``).
+        if learned[0] > 0.0 and not within_sampling_noise(reference, baseline):
             warning, critical = learned
             thresholds = "learned"
     return Watch(

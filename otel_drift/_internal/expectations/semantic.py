@@ -251,8 +251,9 @@ class _Checker:
                 f"applies only to method: cusum, not {method}.",
                 "remove cusum_k, or use method: cusum.",
             )
-        warning = raw.get("warning", info.warning)
-        critical = raw.get("critical", info.critical)
+        default_warning, default_critical = info.defaults(kind)
+        warning = raw.get("warning", default_warning)
+        critical = raw.get("critical", default_critical)
         if not (is_number(warning) and is_number(critical)):
             return
         if info.threshold_kind == "alpha":
