@@ -1,4 +1,8 @@
-"""ML batches: what ``engine.observe`` costs next to the model call it watches.
+"""ML batches: what an instrumented model call costs, and ``engine.observe`` next to it.
+
+The headline (``ml_end_to_end.py``): instrumented vs bare model calls in
+total process CPU, DataFrame and numpy input, with an A/A control. Below
+it, the components:
 
 A LogisticRegression is trained on scikit-learn's breast-cancer data (30
 features); batches of 1, 32 and 1024 held-out rows (drawn with replacement)
@@ -30,8 +34,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from benchmarks import ml_end_to_end
 from benchmarks.common import Section, interleave, spread, table, time_ns, verdict
-from otel_drift import DriftEngine, DriftSpanProcessor, Settings, loads_expectations
+from otel_drift import DriftEngine, Settings, loads_expectations
 
 EXPECTATION = "breast-cancer-lr"
 BATCH_SIZES = (1, 32, 1024)
@@ -143,45 +148,6 @@ class _Data:
         return json.dumps(document)
 
 
-class _Instrumented:
-    """One TracerProvider + DriftSpanProcessor + SklearnInstrumentor for the whole run."""
-
-    _made: _Instrumented | None = None
-
-    def __init__(self, data: _Data) -> None:
-        sdk_trace = importlib.import_module("opentelemetry.sdk.trace")
-        sklearn_instrumentation = importlib.import_module("otel_drift.instrumentation.sklearn")
-        naming = importlib.import_module("otel_drift.instrumentation")
-        document = json.loads(data.expectations_json())
-        expectation = document["expectations"][0]
-        # The model span is "predict lr" with ml.model.name=lr; numpy input has
-        # no feature names, so each watched value reads its feature by index.
-        expectation["match"] = {"attributes": {"ml.model.name": "lr"}}
-        for index, watch in enumerate(expectation["watch"].values()):
-            del watch["attribute"]
-            watch["feature"] = index
-        self.processor = DriftSpanProcessor(
-            loads_expectations(json.dumps(document), path="<ml_batches instrumented>.json"),
-            emit_metrics=False,
-        )
-        self.provider = sdk_trace.TracerProvider()
-        self.provider.add_span_processor(self.processor)
-        self.instrumentor = sklearn_instrumentation.SklearnInstrumentor()
-        naming.name_model(data.model, "lr")
-
-    @classmethod
-    def get(cls, data: _Data) -> _Instrumented:
-        if cls._made is None:
-            cls._made = cls(data)
-        return cls._made
-
-    @classmethod
-    def close(cls) -> None:
-        if cls._made is not None:
-            cls._made.provider.shutdown()
-            cls._made = None
-
-
 class _Arms:
     """The timed arms for one batch size; each returns nanoseconds per batch."""
 
@@ -218,7 +184,6 @@ class _Arms:
         }
         if self.data.model is not None:
             arms["predict"] = self.predict
-            arms["instrumented"] = self.instrumented
         if self.frame is not None:
             arms["whylogs_batch"] = self.whylogs_batch
             arms["whylogs_row"] = self.whylogs_row
@@ -232,33 +197,6 @@ class _Arms:
                 predict(batch)
 
         return time_ns(loop) / loops
-
-    def instrumented(self) -> float:
-        """predict with the scikit-learn instrumentation on, as a user runs it.
-
-        A real TracerProvider (no exporter) with a DriftSpanProcessor whose
-        worker thread runs, as in production: the span, the recorder, the
-        matrix copy, and the worker's share of the GIL are all in the figure,
-        and so is the worker's leftover work, flushed at the end of the loop.
-        Instrumented for this arm only (the wrap is on the class).
-        """
-        instrumented = _Instrumented.get(self.data)
-        predict, batch, loops = self.data.model.predict, self.batch, self.predict_loops
-        instrumented.instrumentor.instrument(
-            tracer_provider=instrumented.provider, drift_processor=instrumented.processor
-        )
-        try:
-
-            def loop() -> None:
-                for _ in range(loops):
-                    predict(batch)
-
-            # What the worker has not done by the end of the loop is done here,
-            # timed too: left to its thread, it would run into the next arm.
-            elapsed = time_ns(loop) + time_ns(instrumented.processor.force_flush)
-            return elapsed / loops
-        finally:
-            instrumented.instrumentor.uninstrument()
 
     def observe(self) -> float:
         """observe_matrix of every row (the default up to 16,384 rows)."""
@@ -344,15 +282,31 @@ def _rate(values: int, ns: list[float]) -> str:
 
 
 def run(quick: bool) -> Section:
+    # The headline first, with the collector on and nothing frozen, as a service runs.
+    headline = _headline(quick)
     rng = np.random.default_rng(SEED)
     data = _Data(rng)
     # time_ns() collects before each loop; frozen, the heap that scikit-learn
     # and pandas brought in is not scanned again each time (~0.2 s a collect).
     gc.freeze()
     try:
-        return _measure(data, rng, quick)
+        components = _measure(data, rng, quick)
     finally:
         gc.unfreeze()
+    return Section(
+        title=components.title,
+        markdown=f"{headline.markdown}\n\n**Components.** {components.markdown}",
+        figures={**headline.figures, **components.figures},
+    )
+
+
+def _headline(quick: bool) -> ml_end_to_end.Headline:
+    missing = [name for name in ("sklearn", "pandas") if _peer(name) is None]
+    if missing:
+        return ml_end_to_end.Headline(
+            [], {}, f"Headline (instrumented model calls): {', '.join(missing)} not installed."
+        )
+    return ml_end_to_end.measure(quick)
 
 
 def _measure(data: _Data, rng: np.random.Generator, quick: bool) -> Section:
@@ -375,7 +329,6 @@ def _measure(data: _Data, rng: np.random.Generator, quick: bool) -> Section:
         observed += arms.observed_values
     engine.shutdown()
     sampled.shutdown()
-    _Instrumented.close()
     if _processed_values(engine) != observed or engine.dropped_by_expectation():
         raise RuntimeError("the engine did not process every observed value")
     return _section(data, results, workers, sampled_workers, quick)
@@ -400,18 +353,11 @@ def _section(
         total = [c + w for c, w in zip(caller, worker, strict=True)]
         percent = "not installed"
         predict = "not installed"
-        instrumented = "not installed"
         if have_model:
             predict = _us(arms["predict"])
             shares = [c / p * 100 for c, p in zip(caller, arms["predict"], strict=True)]
             percent = spread(shares).fmt(1, " %")
             figures[f"ml_observe_pct_of_predict_b{size}"] = spread(shares).median
-            added = [
-                (i / p - 1) * 100
-                for i, p in zip(arms["instrumented"], arms["predict"], strict=True)
-            ]
-            instrumented = f"{_us(arms['instrumented'])}; {spread(added).fmt(1, ' %')}"
-            figures[f"ml_instrumented_added_pct_b{size}"] = spread(added).median
             sampled = [
                 c / p * 100 for c, p in zip(arms["observe_sampled"], arms["predict"], strict=True)
             ]
@@ -428,7 +374,7 @@ def _section(
                 _rate(values, caller),
                 _rate(values, worker),
                 _rate(values, total),
-                instrumented,
+                spread([w / values for w in worker]).fmt(1),
             ]
         )
         figures[f"ml_values_per_s_total_b{size}"] = spread([values / t * 1e9 for t in total]).median
@@ -450,7 +396,7 @@ def _section(
             row += ["not installed"] * 4
         peer_rows.append(row)
     return Section(
-        title="ML batches: observe_matrix() next to model.predict()",
+        title="ML batches: model calls end to end, and observe_matrix() next to predict()",
         markdown=_markdown(ours_rows, peer_rows, figures, have_model, quick),
         figures=figures,
     )
@@ -474,7 +420,7 @@ def _markdown(
             "M values/s caller",
             "M values/s worker",
             "M values/s caller+worker",
-            "instrumented predict µs; added",
+            "worker ns per value",
         ],
         ours_rows,
     )
@@ -495,10 +441,8 @@ def _markdown(
         "features), batches of held-out rows; one watched value per feature (PSI vs the "
         f"training deciles, window {WINDOW_ROWS} rows). Median (min–max) over rounds; "
         "the caller's cost and the worker's are timed apart (the worker's code runs in "
-        "force_flush, windows closed at their steady rate). The last column is "
-        "`model.predict` with the scikit-learn instrumentation on (span, recorder, "
-        "observe_matrix, and a real worker thread sharing the GIL), and what it adds "
-        "to predict. Load average at the end: "
+        "force_flush, windows closed at their steady rate), GC paused, every row observed "
+        "(no budget: this is the engine's own cost per value). Load average at the end: "
         f"{os.getloadavg()[0]:.1f}.",
         "",
         ours,

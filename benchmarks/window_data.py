@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from otel_drift import Settings, loads_expectations
 from otel_drift._internal.detectors import METHODS
+from otel_drift._internal.detectors.significance import p_value
 from otel_drift._internal.engine.watch_state import WatchEvaluation, WatchState
 
 Kind = Literal["numeric", "categorical"]
@@ -81,6 +82,10 @@ def _tail_shares() -> NDArray[np.float64]:
     weights = 1.0 / np.arange(1, len(TAIL) + 1) ** 2
     return np.asarray(weights / weights.sum(), dtype=np.float64)
 
+
+#: The method whose window p-value is read as the significance gate's (every
+#: distance method tests the same counts against the same baseline).
+GATE = "psi"
 
 DATA = (
     Data("gaussian", "numeric", lambda rng, n: rng.normal(0.0, 1.0, n), "N(0, 1)"),
@@ -160,6 +165,8 @@ class Judge:
         self.expectation = loaded.expectations[0]
         self.cap = Settings().max_categories
         self.states: dict[str, WatchState] = {}
+        #: The last window's binned counts (the gate's input), kept by :meth:`window`.
+        self.counts: NDArray[np.float64] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -178,4 +185,16 @@ class Judge:
             labels = values.tolist()
             for state in self.states.values():
                 state.add_labels(labels, 0, 0)
+        counts = self.states[GATE].observed()
+        self.counts = None if counts is None else counts.copy()
         return {method: state.close_window() for method, state in self.states.items()}
+
+    def alone_p_value(self) -> float:
+        """The last window's p-value on its own counts, not pooled with the one
+        before (``significance.p_value``; the gate takes the smaller of this and
+        the pooled one, doubled: ``window_p_value``)."""
+        state = self.states[GATE]
+        baseline = state.watch.baseline
+        if self.counts is None or state.expected is None or self.counts.sum() <= 0:
+            return 1.0
+        return p_value(state.expected, self.counts, baseline.samples if baseline else None)

@@ -67,6 +67,32 @@ keeps a large batch's cost to a few percent of a fast model's predict, at
 the price of windows that fill more slowly).
 """
 
+OTEL_DRIFT_COST_BUDGET = "OTEL_DRIFT_COST_BUDGET"
+"""
+.. envvar:: OTEL_DRIFT_COST_BUDGET
+
+What otel-drift may add to an instrumented model call, beyond the one span
+that traces it, as a fraction of the call's own CPU time (``0.05`` or ``5%``):
+the caller's thread time spent reading the input and handing it over, plus
+the drift worker's measured CPU per value it bins. Over the budget, rows are
+sampled uniformly at random at a rate adapted to the measured costs, and when
+even one row would cost more than the budget (one-row calls of a fast model)
+whole calls are left out at random. Rows left out are counted in
+``drift.sampled_out``; windows count the rows observed, and constraint events
+on the span count the observed rows. ``0`` observes every row of every call.
+Default: ``0.05``.
+"""
+
+OTEL_DRIFT_ML_SPANS = "OTEL_DRIFT_ML_SPANS"
+"""
+.. envvar:: OTEL_DRIFT_ML_SPANS
+
+Which model calls get a span from otel-drift's ML instrumentations: ``all``
+(default: every call, the cost of one SDK span each) or ``sampled`` (only the
+calls whose rows are observed under ``OTEL_DRIFT_COST_BUDGET``: for very fast
+models, where even one span per call matters).
+"""
+
 OTEL_DRIFT_FLUSH_INTERVAL = "OTEL_DRIFT_FLUSH_INTERVAL"
 """
 .. envvar:: OTEL_DRIFT_FLUSH_INTERVAL
@@ -202,6 +228,7 @@ process. Treat it like a password: set it from your secret store.
 __all__ = [
     "OTEL_DRIFT_ACTIONS",
     "OTEL_DRIFT_CONSOLE",
+    "OTEL_DRIFT_COST_BUDGET",
     "OTEL_DRIFT_ENABLED",
     "OTEL_DRIFT_EXPECTATIONS",
     "OTEL_DRIFT_FLUSH_INTERVAL",
@@ -209,6 +236,7 @@ __all__ = [
     "OTEL_DRIFT_JSON_MAX_BYTES",
     "OTEL_DRIFT_MAX_BATCH_ROWS",
     "OTEL_DRIFT_MAX_CATEGORIES",
+    "OTEL_DRIFT_ML_SPANS",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",
     "OTEL_DRIFT_STRICT",

@@ -40,7 +40,11 @@ SECTIONS: dict[str, tuple[Callable[[bool], Section], tuple[str, ...], tuple[str,
     "window_tests": (
         window_tests.run,
         ("evidently",),
-        ("win_numeric_ks_false_criticals", "win_categorical_chi_square_false_warnings"),
+        (
+            "win_numeric_ks_false_criticals",
+            "win_categorical_chi_square_false_warnings",
+            "win_equal_rate_gate_p_cells_won_nannyml",
+        ),
     ),
 }
 

@@ -27,6 +27,7 @@ from benchmarks import (
     servers,
     startup,
     window_data,
+    window_equal_rate,
     window_power,
     window_tests,
 )
@@ -94,7 +95,7 @@ def test_window_tests_judge_steady_and_shifted_windows() -> None:
     """The window-test harness drives the real judging: a steady window stays ok
     for every method, latency x1.5 is critical for the significance methods and
     flagged by NannyML's rule too."""
-    for module in (window_data, window_power, window_tests):
+    for module in (window_data, window_equal_rate, window_power, window_tests):
         assert doctest.testmod(module).failed == 0
     rng = np.random.default_rng(11)
     draw = window_data.latency()
@@ -113,6 +114,49 @@ def test_window_tests_judge_steady_and_shifted_windows() -> None:
     errors = window_data.Judge("categorical", labels, 1000)
     spike = window_data.categories(window_data.STATUS, window_data.status_shares(0.1))
     assert errors.window(spike(rng, 1000))["chi_square"].level == 2
+
+
+def test_equal_rate_calibrates_the_gate_p_value_on_steady_windows() -> None:
+    """Our p-values, thresholded where they false-alarm as often as a peer on the
+    same steady windows, never exceed that rate, and find a real shift."""
+    rng = np.random.default_rng(5)
+    draw = window_data.latency()
+    judge = window_data.Judge("numeric", draw(rng, 20_000), 1000)
+    statistics: dict[str, dict[str, list[float]]] = {}
+    for label, scale in (("steady", 1.0), ("x1.3", 1.3)):
+        judge.reset()
+        found: dict[str, list[float]] = {}
+        for index in range(20):
+            evaluations = judge.window(window_data.latency(scale)(rng, 1000))
+            alone = judge.alone_p_value()
+            # The gate's p-value: the window's own on a sequence's first window,
+            # then the smaller of alone and pooled with the one before, doubled.
+            gate = evaluations["psi"].p_value
+            assert gate is not None
+            assert gate == alone if index == 0 else gate <= min(1.0, 2 * alone)
+            found.setdefault(window_equal_rate.GATE, []).append(-gate)
+            found.setdefault(window_equal_rate.ALONE, []).append(-alone)
+            found.setdefault("score: psi", []).append(evaluations["psi"].score or 0.0)
+        statistics[label] = found
+    # Steady windows: no p-value near the levels (1e-6).
+    assert max(statistics["steady"][window_equal_rate.ALONE]) < -1e-3
+    cell = window_equal_rate.cell(
+        "latency x1.3",
+        1000,
+        steady=statistics["steady"],
+        changed=statistics["x1.3"],
+        peers={"nannyml": (50.0, 10.0), "evidently": (100.0, 0.0)},
+        steady_windows=20,
+    )
+    for peer, (_, rate) in cell.peers.items():
+        for name, calibrated in cell.ours[peer].items():
+            # At most the peer's rate; one window (the floor) where it flagged none.
+            assert calibrated.false_alarms <= max(rate, 0.0 if "no floor" in name else 5.0)
+    assert cell.ours["nannyml"][window_equal_rate.GATE].power == 100.0
+    assert cell.wins("nannyml", window_equal_rate.GATE)
+    markdown, figures = window_equal_rate.report([cell], 20)
+    assert figures["win_equal_rate_gate_p_cells_won_nannyml"] == 1.0
+    assert any(line.startswith("Target:") for line in markdown)
 
 
 def test_runner_writes_results(tmp_path: Path) -> None:

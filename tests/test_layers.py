@@ -34,6 +34,7 @@ BASE = tuple(
         "expectations",
         "detectors",
         "sketches",
+        "learn",
     )
 )
 #: Public modules of constants and the version, which any layer may read.

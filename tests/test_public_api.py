@@ -33,6 +33,7 @@ PUBLIC = {
     "otel_drift.environment_variables": [
         "OTEL_DRIFT_ACTIONS",
         "OTEL_DRIFT_CONSOLE",
+        "OTEL_DRIFT_COST_BUDGET",
         "OTEL_DRIFT_ENABLED",
         "OTEL_DRIFT_EXPECTATIONS",
         "OTEL_DRIFT_FLUSH_INTERVAL",
@@ -40,6 +41,7 @@ PUBLIC = {
         "OTEL_DRIFT_JSON_MAX_BYTES",
         "OTEL_DRIFT_MAX_BATCH_ROWS",
         "OTEL_DRIFT_MAX_CATEGORIES",
+        "OTEL_DRIFT_ML_SPANS",
         "OTEL_DRIFT_OTLP_JSON_DIR",
         "OTEL_DRIFT_QUEUE_SIZE",
         "OTEL_DRIFT_STRICT",

@@ -1,7 +1,9 @@
 """Model inputs as columns: numpy arrays, pandas DataFrames, lists, torch tensors, sparse.
 
 Only the columns an expectation watches are ever taken out, each as one numpy
-array (a view where possible): no per-row Python. Feature names come from a
+array (a view where possible): no per-row Python. A pandas DataFrame is
+converted once per call (``frames.py``): its numeric columns as one float64
+block, its watched other columns once each. Feature names come from a
 DataFrame's columns, else from the model (``feature_names_in_``, a Booster's
 ``feature_names``), else a feature is known by its column index only.
 
@@ -19,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-Array = np.ndarray[Any, Any]
+from .frames import FRAMES, FrameLayout, other_column
+from .frames import Array as Array  # noqa: PLC0414 - re-exported: _ml modules name it here
 
 
 def to_numpy(value: object) -> Array | None:
@@ -48,51 +51,92 @@ def is_sparse(value: object) -> bool:
 
 
 class Features:
-    """The input of one model call, read a column at a time."""
+    """The input of one model call, read a column at a time (a DataFrame: once, whole).
+
+    Made on every call (its ``rows`` count even calls left out): everything
+    else, the feature names included, is worked out on first use.
+    """
 
     def __init__(
         self,
         rows: int,
         width: int,
-        names: Sequence[str] | None,
+        names: Sequence[object] | None,
         *,
         dense: Array | None = None,
         frame: Any = None,
+        layout: FrameLayout | None = None,
         sparse: Any = None,
         implicit: float = 0.0,
         columns: Sequence[Array] | None = None,
     ) -> None:
         self.rows = rows
         self.width = width
-        self.names = tuple(names) if names is not None else None
+        #: As given (a model's ``feature_names_in_``, say); made strings on first use.
+        self._names: Sequence[object] | tuple[str, ...] | None = names
         self._dense = dense
         self._frame = frame
+        self._layout = layout
         self._sparse = sparse
         self._implicit = implicit
         self._columns = columns
         self._csc: Any = None
-        self._index = {name: i for i, name in enumerate(self.names or ())}
+        self._index: dict[str, int] | None = layout.index if layout is not None else None
+        #: A frame's numeric block and other columns, converted on first use.
+        self._block: Array | None = None
+        self._converted = False
+        self._others: dict[int, Array] = {}
+
+    @property
+    def names(self) -> tuple[str, ...] | None:
+        """Feature names, one per column (None: known by index only)."""
+        names = self._names
+        if names is None or isinstance(names, tuple):
+            return names
+        listed = tuple(str(n) for n in names)
+        self._names = listed if len(listed) == self.width else None
+        return self._names
 
     @property
     def is_sparse(self) -> bool:
         return self._sparse is not None
 
+    @property
+    def layout_key(self) -> object:
+        """Equal for inputs whose columns are found at the same places."""
+        if self._layout is not None:
+            return self._layout  # the same object for every frame of these columns
+        return (self.names, self.width)
+
     def position(self, feature: str | int) -> int | None:
         """Column index of a feature given by name or index (None: not in this input)."""
         if isinstance(feature, int):
             return feature if 0 <= feature < self.width else None
-        found = self._index.get(feature)
-        if found is None and feature.isdigit() and not self._index:
+        index = self._index
+        if index is None:
+            index = self._index = {name: i for i, name in enumerate(self.names or ())}
+        found = index.get(feature)
+        if found is None and feature.isdigit() and not index:
             # "3" in a file written for an unnamed input: the index.
             found = int(feature) if int(feature) < self.width else None
         return found
 
     def numeric_matrix(self) -> Array | None:
-        """The input itself when it is one dense numeric matrix (no copy), else None."""
+        """The input's numbers as one dense matrix: the input itself when it is one
+        (no copy), a DataFrame's numeric block (converted once); else None."""
         dense = self._dense
         if dense is not None and dense.dtype.kind in "fiub":
             return dense
+        if self._frame is not None:
+            return self._frame_block()
         return None
+
+    def matrix_position(self, feature: str | int) -> int | None:
+        """Column of ``numeric_matrix()`` holding a feature (None: not in it)."""
+        position = self.position(feature)
+        if position is None or self._layout is None:
+            return position
+        return self._layout.block_index.get(position)
 
     def column(self, feature: str | int) -> Array | None:
         position = self.position(feature)
@@ -101,7 +145,7 @@ class Features:
         if self._dense is not None:
             return self._dense[:, position]
         if self._frame is not None:
-            return _frame_column(self._frame, position)
+            return self._frame_column(position)
         if self._columns is not None:
             return self._columns[position]
         if self._sparse is not None:
@@ -114,22 +158,23 @@ class Features:
             return column
         return None
 
+    def _frame_block(self) -> Array | None:
+        if not self._converted and self._layout is not None:
+            self._converted = True
+            self._layout, self._block = FRAMES.numeric_block(self._frame, self._layout)
+            self._index = self._layout.index
+        return self._block
 
-def _frame_column(frame: Any, position: int) -> Array:
-    series = frame.iloc[:, position]
-    dtype = series.dtype
-    if getattr(dtype, "kind", "O") in "fiub":
-        return np.asarray(series.to_numpy())
-    try:
-        import pandas as pd  # noqa: PLC0415 - present whenever a DataFrame is
-
-        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-            # Nullable Int64/Float64: pd.NA becomes NaN, a missing number.
-            return np.asarray(series.to_numpy(dtype=np.float64, na_value=np.nan))
-    except ImportError:  # pragma: no cover - a DataFrame without pandas
-        pass
-    # Categoricals and strings: an object array; NaN/None/NA are made None later.
-    return np.asarray(series.to_numpy(dtype=object, na_value=None))
+    def _frame_column(self, position: int) -> Array | None:
+        block = self._frame_block()
+        layout = self._layout
+        at = layout.block_index.get(position) if layout is not None else None
+        if at is not None and block is not None:
+            return block[:, at]
+        column = self._others.get(position)
+        if column is None:
+            column = self._others[position] = other_column(self._frame, position)
+        return column
 
 
 def named_columns(inputs: dict[str, object]) -> Features | None:
@@ -145,21 +190,22 @@ def named_columns(inputs: dict[str, object]) -> Features | None:
 
 
 def features_of(
-    value: object, names: Sequence[str] | None = None, *, implicit: float = 0.0
+    value: object, names: Sequence[object] | None = None, *, implicit: float = 0.0
 ) -> Features | None:
     """Wrap a model input; ``names`` are the model's own feature names, if it has them.
 
     ``implicit``: what a sparse matrix's unstored entries mean (0, or NaN: missing).
     """
+    if isinstance(value, np.ndarray) and value.ndim == 2:  # the common case, first
+        rows, width = value.shape
+        return Features(rows, width, names, dense=value)
     if hasattr(value, "iloc") and hasattr(value, "columns") and hasattr(value, "dtypes"):
-        shape = value.shape  # type: ignore[attr-defined]
-        columns = [str(c) for c in value.columns]
-        return Features(int(shape[0]), int(shape[1]), columns, frame=value)
+        rows, width = value.shape  # type: ignore[attr-defined]
+        layout = FRAMES.layout(value)
+        return Features(int(rows), int(width), layout.names, frame=value, layout=layout)
     if is_sparse(value):
         rows, width = value.shape  # type: ignore[attr-defined]
-        return Features(
-            int(rows), int(width), _names(names, int(width)), sparse=value, implicit=implicit
-        )
+        return Features(int(rows), int(width), names, sparse=value, implicit=implicit)
     array = to_numpy(value)
     if array is None or array.ndim == 0:
         return None
@@ -168,11 +214,4 @@ def features_of(
     elif array.ndim > 2:
         array = array.reshape(array.shape[0], -1)
     rows, width = array.shape
-    return Features(int(rows), int(width), _names(names, int(width)), dense=array)
-
-
-def _names(names: Sequence[str] | None, width: int) -> list[str] | None:
-    if names is None:
-        return None
-    listed = [str(n) for n in names]
-    return listed if len(listed) == width else None
+    return Features(int(rows), int(width), names, dense=array)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._hooks import PatchingInstrumentor, require
 from .inputs import Features
-from .recorder import ModelCall, ModelCallRecorder, call_quietly
+from .recorder import ModelCall, ModelCallRecorder, call_quietly, in_model_call
 
 #: Reads a call's features from the model and the call's input.
 FeatureReader = Callable[[Any, object], "Features | None"]
@@ -95,7 +95,9 @@ class ModelInstrumentor(PatchingInstrumentor):
             args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Any:
-            if instance is None:  # called on the class, not a fitted model
+            # Called on the class (not a fitted model), or inside a model call
+            # (a Pipeline's steps, predict calling decision_function): no span.
+            if instance is None or in_model_call():
                 return wrapped(*args, **kwargs)
             data = args[0] if args else next((kwargs[k] for k in keywords if k in kwargs), None)
             call = ModelCall(

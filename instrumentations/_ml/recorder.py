@@ -15,6 +15,7 @@ through untouched (recorded on the span), our own are logged, rate-limited.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from otel_drift._internal import semconv as sc
 from otel_drift._internal.feedback.labels import tracked
 from otel_drift.version import __version__
 
+from .budget import CallStats, CostBudget, WorkerMeter, worker_meter
 from .columns import for_engine, missing_mask, violation_counts
 from .inputs import Array, Features
 from .naming import model_identity
@@ -77,7 +79,7 @@ def call_quietly(wrapped: Callable[..., T], args: Sequence[Any], kwargs: Mapping
         _IN_MODEL_CALL.reset(token)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ModelCall:
     """What an instrumentation knows about a call before running it."""
 
@@ -89,6 +91,22 @@ class ModelCall:
     prediction: Callable[[Any], Array | None] = prediction_array
     #: Name when the model declares none (e.g. an ONNX graph's name).
     default_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Watched:
+    """What one model's calls feed, and what observing them costs: resolved once per model."""
+
+    processor: DriftSpanProcessor
+    fed: tuple[ModelWatches, ...]
+    stats: CallStats
+    #: Values handed over per observed row (one per watched value).
+    values_per_row: int
+    #: ``OTEL_DRIFT_COST_BUDGET`` (0: every row observed).
+    fraction: float
+    #: ``OTEL_DRIFT_ML_SPANS=sampled``: no span for calls left out.
+    sampled_spans: bool
+    meter: WorkerMeter
 
 
 class ModelCallRecorder:
@@ -105,11 +123,19 @@ class ModelCallRecorder:
         self.scope = scope
         self.tracer = trace.get_tracer(scope, __version__, tracer_provider)
         self._processor = drift_processor
-        self._watches: dict[tuple[str, str, str | None], tuple[ModelWatches, ...]] = {}
+        #: Per (span name, model name, version); None: the model feeds nothing.
+        self._watches: dict[tuple[str, str, str | None], Watched | None] = {}
         self._watches_of: DriftSpanProcessor | None = None
-        self._layouts: dict[
-            tuple[str, tuple[str, ...] | None, int], tuple[dict[str, int], tuple[ModelWatch, ...]]
-        ] = {}
+        self._layouts: dict[tuple[str, object], tuple[dict[str, int], tuple[ModelWatch, ...]]] = {}
+        #: Which calls and rows are observed (``budget.py``); clock and random injectable.
+        self.budget = CostBudget()
+        #: Rows left out per expectation, counted in the engine at its worker's next pass.
+        self._left_out: dict[str, int] = {}
+        self._left_lock = threading.Lock()
+        #: Since start: rows observed, rows left out, calls left out whole.
+        self.rows_observed = 0
+        self.rows_left_out = 0
+        self.calls_left_out = 0
         self.errors = 0
 
     def processor(self) -> DriftSpanProcessor | None:
@@ -139,6 +165,7 @@ class ModelCallRecorder:
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
     ) -> T:
+        budget = self.budget
         try:
             name, version = model_identity(call.model, call.default_name)
             attributes: dict[str, Any] = {
@@ -149,6 +176,15 @@ class ModelCallRecorder:
             if version is not None:
                 attributes[sc.ML_MODEL_VERSION] = version
             span_name = f"{call.operation} {name}"
+            watched = self._watched(span_name, attributes, (span_name, name, version))
+            # Whether this call is observed, drawn before it runs (its span may
+            # depend on it); its own time is measured one call in MEASURE_EVERY.
+            seen, measure = True, False
+            if watched is not None:
+                measure = budget.measures(watched.stats)
+                seen = budget.draw(watched.stats.share)
+                if not seen and watched.sampled_spans:
+                    return self._unseen(call, watched, (wrapped, args, kwargs), measure=measure)
         except Exception:
             self._error("preparing a model span")
             return wrapped(*args, **kwargs)
@@ -157,47 +193,114 @@ class ModelCallRecorder:
         ) as span:
             context = span.get_span_context()
             _LAST_CALL.set((context.trace_id, context.span_id))
+            start = budget.clock() if measure else 0
             result = wrapped(*args, **kwargs)
             try:
-                self._observe(span, span_name, attributes, call, result)
+                call_ns = budget.clock() - start if measure else None
+                self._after(span, attributes, call, result, watched, seen=seen, call_ns=call_ns)
             except Exception:
                 self._error("observing a model call")
             return result
 
+    def _unseen(
+        self,
+        call: ModelCall,
+        watched: Watched,
+        invocation: tuple[Callable[..., T], Sequence[Any], Mapping[str, Any]],
+        *,
+        measure: bool,
+    ) -> T:
+        """A call left out whole, with no span (``OTEL_DRIFT_ML_SPANS=sampled``)."""
+        wrapped, args, kwargs = invocation
+        budget = self.budget
+        start = budget.clock() if measure else 0
+        result = wrapped(*args, **kwargs)
+        try:
+            call_ns = budget.clock() - start if measure else None
+            rows = _rows(call.features(), call, result)
+            if rows:
+                self._plan(watched, rows, call_ns)
+                self._leave_out(watched, rows, whole=True)
+        except Exception:
+            self._error("counting a model call left out")
+        return result
+
     # -- after the call ----------------------------------------------------------
+
+    def _after(
+        self,
+        span: Span,
+        attributes: Mapping[str, Any],
+        call: ModelCall,
+        result: object,
+        watched: Watched | None,
+        *,
+        seen: bool,
+        call_ns: int | None,
+    ) -> None:
+        features = call.features()
+        prediction = None if features is not None else call.prediction(result)
+        rows = _rows(features, call, result, prediction)
+        batch: dict[str, Any] = {}
+        if rows is not None:
+            batch[sc.ML_BATCH_SIZE] = rows
+        if features is not None:
+            batch[sc.ML_FEATURES] = features.width
+            if features.is_sparse:
+                batch[sc.ML_INPUT_SPARSE] = True
+        if batch:
+            span.set_attributes(batch)
+        feedback = tracked(attributes[sc.ML_MODEL_NAME])
+        if feedback is not None:
+            prediction = call.prediction(result) if prediction is None else prediction
+            if prediction is not None:
+                context = span.get_span_context()
+                column = prediction_column(prediction, None)
+                if column is not None:
+                    feedback.record_span_predictions((context.trace_id, context.span_id), column)
+        if watched is None or not rows:
+            return
+        keep = self._plan(watched, rows, call_ns) if seen or call_ns is not None else rows
+        if not seen:
+            self._leave_out(watched, rows, whole=True)
+            return
+        budget = self.budget
+        start = budget.clock()
+        prediction = call.prediction(result) if prediction is None else prediction
+        sample = budget.sample(rows, keep)
+        observed = rows if sample is None else len(sample)
+        self._observe(span, watched, (features, prediction), observed, sample)
+        budget.observed(watched.stats, budget.clock() - start)
+        watched.meter.handed(observed * watched.values_per_row)
+        self.rows_observed += observed
+        if observed < rows:
+            self._leave_out(watched, rows - observed, whole=False)
+
+    def _plan(self, watched: Watched, rows: int, call_ns: int | None) -> int:
+        """Rows to observe of this call if it is observed; sets the share of calls
+        observed (after a measured or an observed call only: a few float operations)."""
+        if call_ns is not None:
+            self.budget.called(watched.stats, call_ns)
+        return self.budget.plan(
+            watched.stats, rows, watched.values_per_row, watched.fraction, watched.meter
+        )
 
     def _observe(
         self,
         span: Span,
-        span_name: str,
-        attributes: Mapping[str, Any],
-        call: ModelCall,
-        result: object,
+        watched: Watched,
+        inputs: tuple[Features | None, Array | None],
+        rows: int,
+        sample: Array | None,
     ) -> None:
-        features = call.features()
-        prediction = call.prediction(result)
-        rows = (
-            features.rows
-            if features is not None
-            else (int(prediction.shape[0]) if prediction is not None else None)
-        )
-        if rows is not None:
-            span.set_attribute(sc.ML_BATCH_SIZE, rows)
-        if features is not None:
-            span.set_attribute(sc.ML_FEATURES, features.width)
-            if features.is_sparse:
-                span.set_attribute(sc.ML_INPUT_SPARSE, True)
-        feedback = tracked(str(attributes[sc.ML_MODEL_NAME]))
-        if feedback is not None and prediction is not None:
-            context = span.get_span_context()
-            column = prediction_column(prediction, None)
-            if column is not None:
-                feedback.record_span_predictions((context.trace_id, context.span_id), column)
-        processor = self.processor()
-        if processor is None or rows is None or rows == 0:
-            return
+        """Hand the observed ``rows`` (all, or those in ``sample``) of the call's
+        (features, prediction) to each expectation."""
+        features, prediction = inputs
+        processor = watched.processor
         matrix = features.numeric_matrix() if features is not None else None
-        for fed in self._watches_for(processor, span_name, attributes):
+        if matrix is not None and sample is not None:
+            matrix = matrix[sample]
+        for fed in watched.fed:
             columns: dict[str, Any] = {}
             # Features read straight from a numeric input matrix: the engine copies
             # the matrix once and bins its columns in one pass (observe_matrix).
@@ -207,6 +310,8 @@ class ModelCallRecorder:
                 columns_of, checked = self._layout(fed, features)
             for watch in checked:
                 column = _column(watch, features, prediction)
+                if column is not None and sample is not None:
+                    column = column[sample]
                 broken = violation_counts(watch.constraints, column, rows)
                 for rule, count in broken.items():
                     span.add_event(
@@ -228,21 +333,21 @@ class ModelCallRecorder:
     def _layout(
         self, fed: ModelWatches, features: Features
     ) -> tuple[dict[str, int], tuple[ModelWatch, ...]]:
-        """(matrix column of each feature watch found in the matrix, the watches to
-        read and check per call), per input layout.
+        """(numeric matrix column of each feature watch found in it, the watches
+        to read and check per call), per input layout.
 
         Checked per call: constrained features (their breaks become events on
         the span) and every watch not read from the matrix. The mapping is the
         same object call after call, so the engine's layout cache finds it at once.
         """
-        key = (fed.expectation, features.names, features.width)
+        key = (fed.expectation, features.layout_key)
         found = self._layouts.get(key)
         if found is None:
             columns_of: dict[str, int] = {}
             checked: list[ModelWatch] = []
             for watch in fed.watches:
                 position = (
-                    features.position(watch.feature)
+                    features.matrix_position(watch.feature)
                     if watch.role == "feature" and watch.feature is not None
                     else None
                 )
@@ -255,34 +360,84 @@ class ModelCallRecorder:
             found = self._layouts[key] = (columns_of, tuple(checked))
         return found
 
-    def _watches_for(
-        self, processor: DriftSpanProcessor, span_name: str, attributes: Mapping[str, Any]
-    ) -> tuple[ModelWatches, ...]:
+    # -- which expectations, and rows left out -------------------------------------
+
+    def _watched(
+        self, span_name: str, attributes: Mapping[str, Any], key: tuple[str, str, str | None]
+    ) -> Watched | None:
+        processor = self.processor()
+        if processor is None:
+            return None
         if processor is not self._watches_of:
-            self._watches.clear()
-            self._layouts.clear()
-            self._watches_of = processor
-        key = (
-            span_name,
-            str(attributes.get(sc.ML_MODEL_NAME)),
-            attributes.get(sc.ML_MODEL_VERSION),
+            self._attach(processor)
+        if key in self._watches:
+            return self._watches[key]
+        expectations = feed.expectations_for(
+            processor, span_name, SpanKind.INTERNAL, self.scope, attributes
         )
-        found = self._watches.get(key)
-        if found is None:
-            expectations = feed.expectations_for(
-                processor, span_name, SpanKind.INTERNAL, self.scope, attributes
+        fed = tuple(model_watches(expectation) for expectation in expectations)
+        found = (
+            Watched(
+                processor,
+                fed,
+                CallStats(),
+                sum(len(each.watches) for each in fed),
+                feed.cost_budget(processor),
+                feed.spans_sampled(processor),
+                worker_meter(processor),
             )
-            found = tuple(model_watches(expectation) for expectation in expectations)
-            if len(self._watches) >= MAX_CACHED:
-                self._watches.clear()
-            self._watches[key] = found
+            if fed
+            else None
+        )
+        if len(self._watches) >= MAX_CACHED:
+            self._watches.clear()
+        self._watches[key] = found
         return found
+
+    def _attach(self, processor: DriftSpanProcessor) -> None:
+        """Feed ``processor`` from now on; rows left out are counted in its engine."""
+        self._count_left_out()  # what the previous processor is owed
+        self._watches.clear()
+        self._layouts.clear()
+        self._watches_of = processor
+
+        def count() -> None:  # on the worker, before each pass (and in every flush)
+            if self._watches_of is processor:
+                self._count_left_out()
+
+        feed.on_worker_pass(processor, count)
+
+    def _leave_out(self, watched: Watched, rows: int, *, whole: bool) -> None:
+        with self._left_lock:
+            self.rows_left_out += rows
+            self.calls_left_out += whole
+            left = self._left_out
+            for fed in watched.fed:
+                left[fed.expectation] = left.get(fed.expectation, 0) + rows
+
+    def _count_left_out(self) -> None:
+        with self._left_lock:
+            left, self._left_out = self._left_out, {}
+            processor = self._watches_of
+        if processor is not None:
+            for expectation, rows in left.items():
+                feed.count_sampled_out(processor, expectation, rows)
 
     def _error(self, where: str) -> None:
         self.errors += 1
         # The first few in full, then every 1000th: a persistent bug must not flood logs.
         if self.errors <= 3 or self.errors % 1000 == 0:
             _logger.exception("otel-drift: internal error %s (#%d)", where, self.errors)
+
+
+def _rows(
+    features: Features | None, call: ModelCall, result: object, prediction: Array | None = None
+) -> int | None:
+    """Rows of a call: its input's, else its output's."""
+    if features is not None:
+        return features.rows
+    prediction = call.prediction(result) if prediction is None else prediction
+    return int(prediction.shape[0]) if prediction is not None else None
 
 
 def _column(watch: ModelWatch, features: Features | None, prediction: Array | None) -> Array | None:

@@ -60,5 +60,4 @@ class SklearnInstrumentor(ModelInstrumentor):
 
 
 def _features(model: Any, x: object) -> Features | None:
-    names = getattr(model, "feature_names_in_", None)
-    return features_of(x, list(names) if names is not None else None)
+    return features_of(x, getattr(model, "feature_names_in_", None))

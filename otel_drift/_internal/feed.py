@@ -34,12 +34,16 @@ __all__ = [
     "BrokenRule",
     "active_processor",
     "attach",
+    "cost_budget",
+    "count_sampled_out",
     "expectations_for",
     "expectations_of",
     "observe",
     "observe_matrix",
     "observe_span",
     "on_attach",
+    "on_worker_pass",
+    "spans_sampled",
     "stay_off",
 ]
 
@@ -123,6 +127,27 @@ def observe_matrix(
     """Hand a numeric ``(rows, features)`` matrix (watch -> its column in
     ``columns_of``) and further whole ``columns`` to ``expectation``."""
     processor.engine.observe_matrix(expectation, matrix, columns_of, columns=columns)
+
+
+def count_sampled_out(processor: DriftSpanProcessor, expectation: str, rows: int) -> None:
+    """Count ``rows`` left out of what was handed to ``expectation`` (in ``drift.sampled_out``)."""
+    processor.engine.count_sampled_out(expectation, rows)
+
+
+def on_worker_pass(processor: DriftSpanProcessor, hook: Callable[[], None]) -> None:
+    """Call ``hook()`` before each pass of ``processor``'s worker (and in every
+    flush): on the worker's thread, where its own CPU clock can be read."""
+    processor.engine.add_source(hook)
+
+
+def cost_budget(processor: DriftSpanProcessor) -> float:
+    """``OTEL_DRIFT_COST_BUDGET`` of ``processor``: a fraction of a call's time; 0: off."""
+    return processor.engine.settings.cost_budget
+
+
+def spans_sampled(processor: DriftSpanProcessor) -> bool:
+    """Whether ``OTEL_DRIFT_ML_SPANS=sampled``: spans only for observed model calls."""
+    return processor.engine.settings.ml_spans == "sampled"
 
 
 @dataclass(frozen=True)

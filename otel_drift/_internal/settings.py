@@ -43,6 +43,10 @@ class Settings:
     max_categories: int = 1000
     #: Rows of a batch that are observed (an evenly spaced sample); 0: every row.
     max_batch_rows: int = 16384
+    #: What a model call may add beyond its span, as a fraction of its own CPU time; 0: off.
+    cost_budget: float = 0.05
+    #: Model spans for "all" calls, or only the "sampled" ones (whose rows are observed).
+    ml_spans: str = "all"
     violation_spans_per_second: float = 10.0
     console: bool = False
     value_histograms: bool = False
@@ -103,6 +107,33 @@ def _parse_non_negative_float(text: str) -> float:
     if not value >= 0 or value == float("inf"):
         raise ValueError("not a finite number of at least 0")
     return value
+
+
+def parse_fraction(text: str) -> float:
+    """A fraction of a call's time: ``0.05`` or ``5%``, from 0 to 1.
+
+    >>> parse_fraction("0.05"), parse_fraction(" 5% "), parse_fraction("0")
+    (0.05, 0.05, 0.0)
+    >>> parse_fraction("50")
+    Traceback (most recent call last):
+    ...
+    ValueError: not between 0 and 1 (or 0% and 100%)
+    """
+    stripped = text.strip()
+    value = _number(stripped[:-1]) / 100.0 if stripped.endswith("%") else _number(stripped)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("not between 0 and 1 (or 0% and 100%)")
+    return value
+
+
+ML_SPANS = ("all", "sampled")
+
+
+def _parse_ml_spans(text: str) -> str:
+    lowered = text.strip().lower()
+    if lowered not in ML_SPANS:
+        raise ValueError("neither all nor sampled")
+    return lowered
 
 
 def parse_window(text: str) -> DefaultWindow:
@@ -240,6 +271,20 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             _parse_non_negative_int,
             defaults.max_batch_rows,
             "use a whole number of rows >= 0 (0 observes every row)",
+        ),
+        cost_budget=_read(
+            env,
+            ev.OTEL_DRIFT_COST_BUDGET,
+            parse_fraction,
+            defaults.cost_budget,
+            "use a fraction of the model call's time such as 0.05 or 5% (0 observes every row)",
+        ),
+        ml_spans=_read(
+            env,
+            ev.OTEL_DRIFT_ML_SPANS,
+            _parse_ml_spans,
+            defaults.ml_spans,
+            "use all or sampled",
         ),
         max_categories=_read(
             env,

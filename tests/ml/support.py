@@ -70,7 +70,8 @@ def drift(expectations: str, **settings: Any) -> Drift:
     exporter = InMemorySpanExporter()
     processor = DriftSpanProcessor(
         loads_expectations(expectations),
-        settings=Settings(flush_interval_s=3600, **settings),
+        # Every row observed unless a test sets a budget: these tests count rows and windows.
+        settings=Settings(**{"flush_interval_s": 3600, "cost_budget": 0.0, **settings}),
         tracer_provider=provider,
         emit_metrics=False,
     )

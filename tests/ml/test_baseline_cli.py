@@ -60,10 +60,16 @@ def test_csv_gives_bins_categories_missing_rates_and_validates(
     )
     age = watches["age"].baseline
     assert isinstance(age, BinnedBaseline)
-    assert age.edges[0] == 27 and age.edges[-1] == 52 and age.samples == 5
-    # A 0/1 column gets one bin per value, not collapsed quantiles.
+    # Open outer bins: no edge at the sample's extremes (27, 52), and a share
+    # the data supports (at least 1 / (n + 1)) beyond the values it held.
+    assert age.edges[0] == 0 and age.edges[-1] > 52 and age.samples == 5
+    assert 27 not in age.edges and 52 not in age.edges
+    assert min(age.fractions[0], age.fractions[-1]) >= 1 / 6 - 1e-6
+    # A 0/1 column gets one bin per value, not collapsed quantiles, and an open top bin.
     flag = watches["flag"].baseline
-    assert isinstance(flag, BinnedBaseline) and flag.fractions == pytest.approx((2 / 6, 4 / 6))
+    assert isinstance(flag, BinnedBaseline) and flag.edges[:3] == (0, 0.5, 1.5)
+    assert flag.fractions[0] == pytest.approx(2 / 6, abs=1e-6)
+    assert flag.fractions[2] == pytest.approx(1 / 7, abs=1e-6)
     assert watches["age"].source.kind == "ml.feature" and watches["age"].source.feature == "age"
 
 

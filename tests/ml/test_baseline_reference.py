@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from otel_drift import DriftEngine, Settings, load_expectations, loads_expectations
-from otel_drift._internal.cli.baseline.reference import WindowScores, has_window_score
 from otel_drift._internal.cli.main import main
 from otel_drift._internal.engine.results import WindowEvaluation
+from otel_drift._internal.learn.reference import WindowScores, has_window_score
 
 ROWS = 10_000
 WINDOW = 1000

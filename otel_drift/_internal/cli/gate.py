@@ -16,6 +16,11 @@ watched value. Exit codes:
 - 1: at least one did;
 - 2: usage error, Prometheus unreachable or rejecting the query, or no drift
   data at all for the selection (a gate that saw nothing must not pass).
+
+With ``--canary SELECTOR --baseline SELECTOR`` it compares the new version's
+processes with the stable ones' bin by bin over the same range instead, and
+with ``--serve HOST:PORT`` answers that question over HTTP: see
+:mod:`otel_drift._internal.cli.canary`.
 """
 
 from __future__ import annotations
@@ -23,51 +28,18 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from otel_drift._internal.cli import promql as pq
+from otel_drift._internal.cli.canary.command import add_arguments, run_canary, wants_canary
 from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError, Series
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
+from otel_drift._internal.cli.timerange import time_range, when
 from otel_drift._internal.semconv import STATUS_NAMES
 
-_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|m|h|d)\s*$")
-_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LABEL_VALUE = re.compile(r'^[^"\\\n]*$')
 #: Points per range query: fine enough to see a short critical spell, cheap for Prometheus.
 _POINTS = 240
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``90s``, ``15m``, ``2h`` or ``1d``.
-
-    >>> parse_duration("15m"), parse_duration("1.5h")
-    (900.0, 5400.0)
-    """
-    found = _DURATION.match(text)
-    if found is None:
-        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 2h or 1d")
-    return float(found.group(1)) * _SECONDS[found.group(2)]
-
-
-def parse_time(text: str) -> float:
-    """Unix seconds, or an RFC 3339 / ISO 8601 time (UTC when no offset is given).
-
-    >>> parse_time("1700000000"), parse_time("2023-11-14T22:13:20Z")
-    (1700000000.0, 1700000000.0)
-    """
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r} is neither unix seconds nor an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
 
 
 @dataclass(frozen=True)
@@ -159,10 +131,6 @@ def evaluate_gate(client: PrometheusClient, query: GateQuery) -> list[WatchVerdi
     return verdicts
 
 
-def _when(stamp: float) -> str:
-    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def format_verdicts(
     verdicts: list[WatchVerdict], query: GateQuery, fail_on: int
 ) -> tuple[str, bool]:
@@ -170,13 +138,13 @@ def format_verdicts(
     who = query.service or "every service"
     if query.version:
         who += f" version {query.version}"
-    lines = [f"otel-drift gate: {who}, {_when(query.start)} to {_when(query.end)}"]
+    lines = [f"otel-drift gate: {who}, {when(query.start)} to {when(query.end)}"]
     width = max((len(v.expectation) + len(v.watch) + 1 for v in verdicts), default=10)
     failing = [v for v in verdicts if v.worst >= fail_on]
     for v in verdicts:
         score = "score n/a" if v.score is None else f"{v.method} {v.score:.4g}"
         mark = "FAIL" if v.worst >= fail_on else "ok  "
-        detail = f" (since {_when(v.worst_since)})" if v.worst > 0 else ""
+        detail = f" (since {when(v.worst_since)})" if v.worst > 0 else ""
         lines.append(
             f"  {mark} {v.expectation + '.' + v.watch:<{width}}  worst {STATUS_NAMES[v.worst]:<8}"
             f"  last {STATUS_NAMES[v.last]:<8}  {score}{detail}"
@@ -219,6 +187,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         help="the status that fails the gate (default: critical)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="per request, in seconds")
+    add_arguments(parser)
 
 
 def _query_from(args: argparse.Namespace) -> GateQuery:
@@ -228,17 +197,20 @@ def _query_from(args: argparse.Namespace) -> GateQuery:
             raise ValueError(f"--{name} may not contain quotes, backslashes or newlines")
     if any("`" in watch for watch in args.watch):
         raise ValueError("--watch may not contain backticks")
-    end = parse_time(args.end) if args.end else time.time()
-    start = parse_time(args.start) if args.start else end - parse_duration(args.since)
-    if start >= end:
-        raise ValueError("the range is empty: start must be before end")
+    start, end = time_range(args.since, args.start, args.end)
     return GateQuery(
         args.service, args.version, args.selector, args.expectation, start, end, tuple(args.watch)
     )
 
 
-@command("gate", "exit 1 when Prometheus shows drift for a service (a deploy gate)", _arguments)
+@command(
+    "gate",
+    "exit 1 when Prometheus shows drift for a service, or a canary unlike its baseline",
+    _arguments,
+)
 def gate_command(args: argparse.Namespace) -> int:
+    if wants_canary(args):
+        return run_canary(args)
     try:
         query = _query_from(args)
     except ValueError as error:

@@ -6,7 +6,7 @@ imported; ``main`` imports every command module and builds the parser from
 imports point one way.
 
 Exit codes: 0 success, 1 the command found a problem (an invalid file, a
-failed gate), 2 a usage error.
+failed gate), 2 a usage error, 3 a gate that cannot decide yet (too little data).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INCONCLUSIVE = 3
 
 Run = Callable[[argparse.Namespace], int]
 Configure = Callable[[argparse.ArgumentParser], None]

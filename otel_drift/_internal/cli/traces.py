@@ -170,16 +170,24 @@ def process_name(resource: Mapping[str, Any]) -> str:
     return f"{service} {instance}" if instance else service
 
 
+def request_spans(
+    request: Mapping[str, Any],
+) -> Iterator[tuple[Mapping[str, Any], str, Mapping[str, Any]]]:
+    """(resource attributes, scope name, span) of every span of one export request."""
+    for resource_spans in request.get("resourceSpans", []):
+        resource = attributes_dict(resource_spans.get("resource", {}).get("attributes", []))
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            scope = str(scope_spans.get("scope", {}).get("name", ""))
+            for span in scope_spans.get("spans", []):
+                yield resource, scope, span
+
+
 def _spans(path: Path) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """(service.name, service.instance.id, span) of every span in the file."""
     for request in read_otlp_json(path):
-        for resource_spans in request.get("resourceSpans", []):
-            resource = attributes_dict(resource_spans.get("resource", {}).get("attributes", []))
+        for resource, _, span in request_spans(request):
             service = str(resource.get(sc.SERVICE_NAME, "?"))
-            instance = str(resource.get(sc.SERVICE_INSTANCE_ID) or "")
-            for scope_spans in resource_spans.get("scopeSpans", []):
-                for span in scope_spans.get("spans", []):
-                    yield service, instance, span
+            yield service, str(resource.get(sc.SERVICE_INSTANCE_ID) or ""), span
 
 
 def read_evaluations(path: Path) -> list[EvaluationRecord]:

@@ -137,6 +137,13 @@ class DriftEngine:
         """
         return self._intake.observe_matrix(expectation, matrix, columns_of, columns)
 
+    def count_sampled_out(self, expectation: str, rows: int) -> None:
+        """Count ``rows`` a producer left out of what it handed ``expectation``
+        (a model call's rows sampled out under ``OTEL_DRIFT_COST_BUDGET``)."""
+        index = self.index.get(expectation)
+        if index is not None and rows > 0:
+            self._worker.count_sampled_out(index, rows)
+
     def feed_columns(
         self,
         index: int,

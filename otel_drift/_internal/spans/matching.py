@@ -10,9 +10,11 @@ attributes, indexed so that expectations keyed on an attribute value
 
 A span that matches nothing costs two dict lookups (scope name, span name)
 and an index (its kind); one of a candidate's route, one more of an attribute.
-The span reader reads the candidates' precomputed shortcuts (``key`` with
-``direct``, ``always``) inline, and falls back to ``Candidates.matches``, the one
-complete definition, whenever they cannot decide alone.
+``DriftSpanProcessor.on_end`` and the span reader read the candidates'
+precomputed shortcuts (``key`` with ``direct``, ``always``) inline, and fall
+back to ``Candidates.matches``, the one complete definition, whenever they
+cannot decide alone (``on_end`` only where it tests equalities alone:
+``equalities_only``; a regex's cost grows with the value it reads).
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class Candidates:
     #: from ``direct`` matches nothing. Otherwise None, and ``matches`` decides.
     key: str | None = field(init=False, repr=False, compare=False)
     direct: Mapping[object, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    #: Whether ``matches`` tests equalities only (no regex, whose cost grows with the
+    #: value's length): then ``on_end`` may call it on the request thread.
+    equalities_only: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         always = None
@@ -111,6 +116,12 @@ class Candidates:
                     key, direct = None, {}
                     break
                 direct[value] = tuple(index for index, _ in candidates)
+        every = [
+            *self.unkeyed,
+            *(c for _, table in self.keyed for cs in table.values() for c in cs),
+        ]
+        equalities_only = all(residual is None or not residual.regexes for _, residual in every)
+        object.__setattr__(self, "equalities_only", equalities_only)
         object.__setattr__(self, "always", always)
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "direct", direct)

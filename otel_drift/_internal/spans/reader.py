@@ -1,11 +1,15 @@
 """``SpanReader``: the processor's other half, which runs on the engine's worker.
 
-``DriftSpanProcessor.on_end`` only parks finished spans. The reader takes them
-from there on the worker, many in a row, finds the expectations each one feeds
-(``SpanMatcher``), reads their watched values and hands them to the engine, a
-column per watched value (``engine.feed_columns``), or one span at a time
-(``engine.submit``). It reads the values raw, as ``engine.sources`` defines
-them: an attribute (the first of its names present), the duration in
+``DriftSpanProcessor.on_end`` decides on the request thread which
+expectations a span feeds and writes a row of its raw values into each one's
+buffer (``spans/rows.py``); a span it cannot decide that way (the first of a
+new name, kind and scope; expectations testing an attribute against a regex;
+the first spans, which the unmatched check reads; another span class) it
+parks whole. On the worker, the reader matches the parked spans (``SpanMatcher``)
+and writes their rows the same way, then feeds the engine each expectation's
+rows, a column per watched value (``engine.feed_columns``); or queues them one
+at a time (``engine.submit``). The values stay raw, as ``engine.sources``
+defines them: an attribute (the first of its names present), the duration in
 nanoseconds, the status code; the engine converts them.
 
 Spans of the SDK's own class are read from its private fields, which costs a
@@ -27,91 +31,12 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from otel_drift._internal.engine.core import DriftEngine
-from otel_drift._internal.engine.sources import first_present
-from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
+from otel_drift._internal.expectations.model import ExpectationsFile
 from otel_drift._internal.spans.matching import NO_CANDIDATES, SpanMatcher
-from otel_drift._internal.spans.unmatched import UnmatchedWatch
+from otel_drift._internal.spans.rows import Rows, row_capacity
+from otel_drift._internal.spans.unmatched import UnmatchedWatch, span_matched
 
 _logger = logging.getLogger(__name__)
-
-_ATTRIBUTE = 0
-_DURATION = 1
-_STATUS = 2
-#: An attribute watched under one name: ``names`` is then that name itself.
-_ONE_ATTRIBUTE = 3
-
-#: Per expectation: one (code, attribute names) per watched value.
-Extractor = tuple[tuple[int, Any], ...]
-
-
-def _extractor(expectation: Expectation) -> Extractor:
-    specs: list[tuple[int, Any]] = []
-    for watch in expectation.watch:
-        kind = watch.source.kind
-        if kind == "span.duration":
-            specs.append((_DURATION, ()))
-        elif kind == "span.status":
-            specs.append((_STATUS, ()))
-        elif len(watch.source.attributes) == 1:
-            specs.append((_ONE_ATTRIBUTE, watch.source.attributes[0]))
-        else:
-            # attribute and http.status_class both read the first present attribute;
-            # the worker derives the class.
-            specs.append((_ATTRIBUTE, watch.source.attributes))
-    return tuple(specs)
-
-
-def _values(
-    extractor: Extractor,
-    span: ReadableSpan,
-    attributes: Mapping[str, object],
-    *,
-    public: bool = False,
-) -> tuple[object, ...]:
-    """The watched values of one expectation, from an SDK span's private fields,
-    or through the public API (``public``: see ``private_layout_holds``)."""
-    if public:
-        end, start, status = span.end_time, span.start_time, span.status
-    else:
-        end, start, status = span._end_time, span._start_time, span._status
-    values: list[object] = []
-    for code, names in extractor:
-        if code == _ONE_ATTRIBUTE:
-            values.append(attributes.get(names))
-        elif code == _ATTRIBUTE:
-            values.append(first_present(attributes, names))
-        elif code == _DURATION:
-            values.append(end - start if end is not None and start is not None else None)
-        else:
-            values.append(status.status_code)
-    return tuple(values)
-
-
-def _column(
-    code: int,
-    names: Any,
-    spans: Sequence[ReadableSpan],
-    attributes: Sequence[Mapping[str, object]],
-) -> list[object]:
-    """One watched value of many SDK spans: ``_values`` column-wise."""
-    if code == _ONE_ATTRIBUTE:
-        return [each.get(names) for each in attributes]
-    if code == _ATTRIBUTE:
-        if len(names) == 2:  # the usual pair: the stable name, then the old one
-            first, second = names
-            return [
-                value if (value := each.get(first)) is not None else each.get(second)
-                for each in attributes
-            ]
-        return [first_present(each, names) for each in attributes]
-    if code == _DURATION:
-        return [
-            end - start
-            if (end := span._end_time) is not None and (start := span._start_time) is not None
-            else None
-            for span in spans
-        ]
-    return [span._status._status_code for span in spans]
 
 
 def _attributes_of(span: ReadableSpan) -> Mapping[str, object]:
@@ -178,11 +103,13 @@ def private_layout_holds() -> bool:
 
 
 class SpanReader:
-    """Matches the spans a ``DriftSpanProcessor`` parked and feeds their values to
-    the engine: registered as the engine's source, it runs on the worker.
+    """Feeds the engine the rows ``DriftSpanProcessor.on_end`` wrote, and the spans it
+    parked, matched here: registered as the engine's source, it runs on the worker.
 
     ``parked`` is the processor's deque of ended spans; ``fast_span`` the span
-    class whose private fields may be read (None: the public API only).
+    class whose private fields may be read (None: the public API only);
+    ``capacity`` the parking's bound, which the expectations' buffers of rows share
+    (``rows.row_capacity``).
     """
 
     def __init__(
@@ -192,14 +119,16 @@ class SpanReader:
         expectations: ExpectationsFile,
         parked: deque[ReadableSpan],
         fast_span: type | None,
+        *,
+        capacity: int,
     ) -> None:
         self.engine = engine
         self._matcher = matcher
         self._candidates = matcher.candidates
         self._index = matcher.index
-        self._extractors: Sequence[Extractor] = tuple(
-            _extractor(e) for e in expectations.expectations
-        )
+        #: Per expectation: its buffer of rows (``on_end`` writes them too).
+        rows = row_capacity(capacity, sum(map(span_matched, expectations.expectations)))
+        self.rows: Sequence[Rows] = tuple(Rows(e, rows) for e in expectations.expectations)
         #: The expectations no span matched: it reads the first passes' spans too.
         self.unmatched = UnmatchedWatch(engine, expectations)
         self._parked = parked
@@ -209,27 +138,40 @@ class SpanReader:
         self.errors = 0
 
     def drain(self) -> None:
-        """Match the parked spans and feed their values to the engine, a column per
-        watched value: the engine calls this on its worker, holding its lock.
+        """Match the parked spans, then feed every expectation's rows to the engine, a
+        column per watched value: the engine calls this on its worker, holding its lock.
 
-        Column by column, in comprehensions, the values of a pass's spans cost
-        about a fifth less than span by span through ``submit`` and the queue
-        (a tuple per span, then taken apart again into columns).
+        Column by column, sliced out of the flat rows, the values cost a fraction
+        of going span by span through ``submit`` and the queue (a tuple per span,
+        then taken apart again into columns).
         """
         spans = self._take_parked()
         unmatched = self.unmatched
         if unmatched.active:  # the first passes only, until its decision
             unmatched.see(spans)
-        for index, contexts, columns in self._columns_of(spans):
-            self.engine.feed_columns(index, contexts, columns)
+        self._write_rows(spans)
+        for index, rows in enumerate(self.rows):
+            if not rows.buffer:
+                continue
+            taken = rows.take()
+            try:
+                columns = rows.columns(taken)
+            except Exception:
+                # Something odd in one span: row by row, so only that one is lost.
+                self._submit_rows(index, rows, taken)
+                continue
+            self.engine.feed_columns(index, rows.contexts(taken), columns)
         if unmatched.active:
             unmatched.check()
 
     def match_parked(self) -> None:
-        """Match the parked spans one by one through ``submit`` (which counts them
-        as dropped once the engine is shut down)."""
+        """Match the parked spans, and queue their values and every row one by one
+        through ``submit`` (which counts them as dropped once the engine is shut down)."""
         for span in self._take_parked():
             self.match(span)
+        for index, rows in enumerate(self.rows):
+            if rows.buffer:
+                self._submit_rows(index, rows, rows.take())
 
     def match(self, span: ReadableSpan) -> None:
         """Match one span and queue its values (``on_end`` when the parking is full).
@@ -247,20 +189,24 @@ class SpanReader:
             indices, attributes = found
             context = span._context
             for index in indices:
-                self._submit(index, context, _values(self._extractors[index], span, attributes))
+                self._submit(index, context, self.rows[index].values_of(span, attributes))
         except Exception:
-            self._count_error()
+            self.count_error()
 
-    def _columns_of(
-        self, spans: Sequence[ReadableSpan]
-    ) -> list[tuple[int, list[SpanContext | None], list[list[object]]]]:
-        """Per expectation the spans match: their contexts and a column per watched
-        value, each in the order the spans ended. Spans of other classes, and the
-        spans of a group whose columns cannot be read, are queued one by one."""
+    def submit(self, index: int, span: ReadableSpan, attributes: Mapping[str, object]) -> None:
+        """Queue one SDK span's values for expectation ``index`` (its buffer full)."""
+        try:
+            values = self.rows[index].values_of(span, attributes)
+            self._submit(index, span._context, values)
+        except Exception:
+            self.count_error()
+
+    def _write_rows(self, spans: Sequence[ReadableSpan]) -> None:
+        """Match parked spans and write their rows, as ``on_end`` does; spans of other
+        classes are queued one by one, through the public API."""
         matched = self._matched
         fast_span = self._fast_span
-        # Per expectation: its spans and their attributes.
-        groups: dict[int, tuple[list[ReadableSpan], list[Mapping[str, object]]]] = {}
+        rows = self.rows
         for span in spans:
             try:
                 if type(span) is not fast_span:
@@ -271,31 +217,17 @@ class SpanReader:
                     continue
                 indices, attributes = found
                 for index in indices:
-                    group = groups.get(index)
-                    if group is None:
-                        group = groups[index] = ([], [])
-                    group[0].append(span)
-                    group[1].append(attributes)
+                    if rows[index].write(span, attributes) < 0:
+                        self.submit(index, span, attributes)
             except Exception:
-                self._count_error()
-        found_columns = []
-        for index, (group_spans, group_attributes) in groups.items():
-            extractor = self._extractors[index]
+                self.count_error()
+
+    def _submit_rows(self, index: int, rows: Rows, taken: list[object]) -> None:
+        for row, context in enumerate(rows.contexts(taken)):
             try:
-                columns = [
-                    _column(code, names, group_spans, group_attributes) for code, names in extractor
-                ]
-                contexts: list[SpanContext | None] = [span._context for span in group_spans]
+                self._submit(index, context, rows.values(taken, row))
             except Exception:
-                # Something odd in one span: span by span, so only that one is lost.
-                for span, attributes in zip(group_spans, group_attributes, strict=True):
-                    try:
-                        self._submit(index, span._context, _values(extractor, span, attributes))
-                    except Exception:
-                        self._count_error()
-                continue
-            found_columns.append((index, contexts, columns))
-        return found_columns
+                self.count_error()
 
     def _take_parked(self) -> list[ReadableSpan]:
         parked = self._parked
@@ -362,10 +294,11 @@ class SpanReader:
             return
         attributes = _attributes_of(span)
         for index in candidates.matches(attributes):
-            values = _values(self._extractors[index], span, attributes, public=True)
+            values = self.rows[index].values_of(span, attributes, public=True)
             self.engine.submit(index, span.context, values)
 
-    def _count_error(self) -> None:
+    def count_error(self) -> None:
+        """Count (and log the first few of) the errors that lose a span."""
         self.errors += 1
         if self.errors <= 3 or self.errors % 10000 == 0:
             _logger.exception("otel-drift: error in on_end (#%d); span ignored", self.errors)

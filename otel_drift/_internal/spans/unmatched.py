@@ -18,9 +18,10 @@ read or counted here. Expectations fed by otel-drift's instrumentations
 (``ml.*`` sources, ``otel_drift.*`` scopes, OpenFeature flag evaluations) are
 not matched against spans and are left out.
 
-Cost: nothing on the request thread (``on_end`` is unchanged). On the worker,
-the fields of the first 1,000 spans are read once more; after the decision,
-no per-span work at all.
+Cost: until the decision, ``on_end`` parks every span of a watched kind whole
+(it decides on the request thread only afterwards), and the worker reads the
+fields of those first 1,000 spans once more; after the decision, no per-span
+work at all: spans that match nothing are neither parked nor read.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """``otel-drift baseline``: an expectations file for a model, from reference data.
 
+(With ``--from-traces``, a service's expectations from recorded spans: ``from_traces.py``.)
+
 Reads CSV, Parquet or ``.npy`` in chunks (data larger than memory is fine),
 gives each feature a binned baseline with quantile edges (numbers) or its
 category frequencies (labels), and a baseline of its missing-value rate;
@@ -12,20 +14,25 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import math
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from otel_drift._internal import semconv as sc
+from otel_drift._internal.cli.baseline.from_traces import (
+    DEFAULT_MAX_EXPECTATIONS,
+    DEFAULT_MIN_SPANS,
+    DEFAULT_WINDOW,
+    from_traces,
+)
 from otel_drift._internal.cli.baseline.model import ModelError, load_model, predict
+from otel_drift._internal.cli.baseline.progress import Progress
 from otel_drift._internal.cli.baseline.read import DataError, Source, open_source
-from otel_drift._internal.cli.baseline.reference import MIN_WINDOWS, WindowScores, has_window_score
 from otel_drift._internal.cli.baseline.stats import (
     MAX_CATEGORIES,
     CategoryStats,
@@ -33,12 +40,16 @@ from otel_drift._internal.cli.baseline.stats import (
     is_categorical_output,
     missing_mask,
 )
-from otel_drift._internal.cli.baseline.write import dump, watch_name
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import loads_expectations
+from otel_drift._internal.learn.bins import open_fractions, rounded_shares
+from otel_drift._internal.learn.reference import MIN_WINDOWS, WindowScores, has_window_score
+from otel_drift._internal.learn.yaml_text import dump, plain_number, watch_name
 from otel_drift._internal.values import labels_of
 
+#: Rows per window of a data file, unless --window says.
+CSV_WINDOW = 1000
 #: Categorical features with at most this many categories get an allowed-set constraint.
 MAX_ALLOWED = 50
 #: Distinct predicted labels remembered for the reference windows; rarer ones are
@@ -53,17 +64,45 @@ MISSING_RULE = {"method": "linf", "warning": 0.05, "critical": 0.1}
 
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", type=Path, help="reference data: .csv, .parquet or .npy")
+    parser.add_argument("data", type=Path, nargs="?", help="reference data: .csv, .parquet or .npy")
     parser.add_argument(
         "-o", "--output", type=Path, required=True, help="expectations file to write"
     )
-    parser.add_argument("--name", required=True, help="expectation name, e.g. credit-model")
+    parser.add_argument(
+        "--from-traces",
+        type=Path,
+        nargs="+",
+        metavar="PATH",
+        help="learn a service's expectations from recorded spans instead: traces.jsonl files "
+        "of the otlp_json_file exporter (or the folders holding them), OTLP/JSON requests",
+    )
+    parser.add_argument("--name", help="expectation name, e.g. credit-model (data files)")
     parser.add_argument(
         "--model-name", help="ml.model.name to match (default: --name); see name_model()"
     )
     parser.add_argument("--model-version", help="ml.model.version to match (default: any)")
     parser.add_argument("--features", help="comma-separated columns to watch (default: all)")
-    parser.add_argument("--exclude", default="", help="comma-separated columns to leave out")
+    parser.add_argument(
+        "--exclude",
+        default="",
+        help="comma-separated columns to leave out; with --from-traces, a regular expression "
+        "of routes and client targets to leave out",
+    )
+    parser.add_argument(
+        "--include", help="with --from-traces: learn only routes and client targets matching it"
+    )
+    parser.add_argument("--service", help="with --from-traces: the service.name to learn")
+    parser.add_argument(
+        "--min-spans",
+        type=int,
+        help=f"with --from-traces: skip what was seen fewer times ({DEFAULT_MIN_SPANS})",
+    )
+    parser.add_argument(
+        "--max-expectations",
+        type=int,
+        default=DEFAULT_MAX_EXPECTATIONS,
+        help=f"with --from-traces: at most this many, the busiest ({DEFAULT_MAX_EXPECTATIONS})",
+    )
     parser.add_argument("--target", help="the label column: left out of the features")
     parser.add_argument("--categorical", default="", help="numeric columns to treat as labels")
     parser.add_argument("--feature-names", help="comma-separated names of a .npy file's columns")
@@ -78,9 +117,9 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--window",
         type=int,
-        default=1000,
-        help="rows per window, written in the file and used to score the data's own "
-        "consecutive windows for learned thresholds (1000)",
+        help="rows (spans) per window, written in the file and used to score the data's own "
+        f"consecutive windows for learned thresholds ({CSV_WINDOW}; --from-traces: "
+        f"{DEFAULT_WINDOW})",
     )
     parser.add_argument("--min-samples", type=int, default=200, help="min rows scored (200)")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="rows read at a time")
@@ -92,40 +131,6 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
 def _split(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-class Progress:
-    """A one-line progress bar on stderr (no dependency): rows done of this pass's rows.
-
-    The first pass over a CSV file does not know how many rows there are and
-    counts them; the second pass has a bar.
-    """
-
-    def __init__(self, stream: TextIO, enabled: bool, passes: int) -> None:
-        self.stream, self.enabled, self.passes = stream, enabled, passes
-        self.step, self.done = 0, 0
-        self.total: int | None = None
-
-    def start(self, step: int, total: int | None) -> None:
-        self.step, self.total, self.done = step, total, 0
-
-    def update(self, rows: int) -> None:
-        self.done += rows
-        if not self.enabled:
-            return
-        label = f"pass {self.step}/{self.passes}"
-        if self.total:
-            share = min(self.done / self.total, 1.0)
-            bar = "#" * int(share * 30)
-            self.stream.write(f"\r{label} [{bar:<30}] {share:6.1%} of {self.total:,} rows")
-        else:
-            self.stream.write(f"\r{label} {self.done:,} rows")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 @dataclass
@@ -168,6 +173,14 @@ class _Prediction:
 @command("baseline", "build a model's expectations file from reference data", _arguments)
 def baseline(arguments: argparse.Namespace) -> int:
     output: Path = arguments.output
+    if (arguments.data is None) == (arguments.from_traces is None) or (
+        arguments.data is not None and not arguments.name
+    ):
+        print(
+            "otel-drift baseline: give a data file and --name, or --from-traces PATH...",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if output.exists() and not arguments.force:
         print(
             f"otel-drift baseline: {output} exists; not overwriting it "
@@ -175,6 +188,9 @@ def baseline(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
+    if arguments.from_traces is not None:
+        return from_traces(arguments)
+    arguments.window = arguments.window or CSV_WINDOW
     if arguments.bins < 2 or arguments.chunk_rows < 1 or arguments.window < 1:
         print(
             "otel-drift baseline: --bins must be >= 2, --chunk-rows and --window >= 1",
@@ -479,15 +495,13 @@ def _document(
 
 def _numeric_watch(stats: NumericStats) -> dict[str, Any]:
     assert stats.edges is not None and stats.counts is not None
-    total = float(stats.counts.sum())
-    fractions = _fractions(stats.counts / total if total else np.full(stats.counts.size, 1.0))
     baseline: dict[str, Any] = {
-        "bins": [_number(edge) for edge in stats.edges],
-        "fractions": fractions,
+        "bins": [plain_number(edge) for edge in stats.edges],
+        "fractions": open_fractions(stats.counts.tolist()),
     }
     if stats.count >= 2 and stats.std > 0:
-        baseline["mean"] = _number(float(f"{stats.mean:.6g}"))
-        baseline["std"] = _number(float(f"{stats.std:.6g}"))
+        baseline["mean"] = plain_number(float(f"{stats.mean:.6g}"))
+        baseline["std"] = plain_number(float(f"{stats.std:.6g}"))
     if stats.count:
         baseline["samples"] = stats.count
     return {"baseline": baseline, **NUMERIC_RULE}
@@ -499,7 +513,7 @@ def _categorical_watch(labels: CategoryStats, *, constrain: bool = True) -> dict
     if not ordered:
         ordered = [("__none__", 1)]
         total = 1
-    shares = _fractions(np.array([count / total for _, count in ordered]))
+    shares = rounded_shares([count / total for _, count in ordered])
     entry: dict[str, Any] = {
         "baseline": {
             "categories": {label: share for (label, _), share in zip(ordered, shares, strict=True)},
@@ -514,21 +528,8 @@ def _categorical_watch(labels: CategoryStats, *, constrain: bool = True) -> dict
 
 def _missing_watch(missing: int, total: int) -> dict[str, Any]:
     rate = missing / total if total else 0.0
-    shares = _fractions(np.array([1.0 - rate, rate]))
+    shares = rounded_shares([1.0 - rate, rate])
     return {"baseline": {"bins": [0, 0.5, 1], "fractions": shares}, **MISSING_RULE}
-
-
-def _fractions(shares: np.ndarray[Any, Any]) -> list[float]:
-    """Shares rounded to 6 places that still sum to 1 (the largest absorbs the rest)."""
-    rounded = [round(float(s), 6) for s in shares]
-    largest = int(np.argmax(rounded))
-    rounded[largest] = round(rounded[largest] + (1.0 - math.fsum(rounded)), 6)
-    return rounded
-
-
-def _number(value: float) -> float | int:
-    number = float(value)
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def _header(arguments: argparse.Namespace, rows: int) -> str:

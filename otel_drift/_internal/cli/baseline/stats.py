@@ -1,8 +1,9 @@
 """Per-column statistics for ``otel-drift baseline``, over chunks, in bounded memory.
 
 Numbers take two passes: the first keeps exact min/max and a uniform sample
-(bottom-k of random keys: exact and vectorized) to place quantile edges, the
-second counts every value into those bins exactly. Categories are counted in
+(bottom-k of random keys: exact and vectorized) to place quantile edges (with
+open outer bins, ``learn.bins``), the second counts every value into those
+bins exactly. Categories are counted in
 one pass, up to ``MAX_CATEGORIES`` distinct values, under the labels the
 engine gives live values (``values.labels_of``: ``true``, ``200``, not
 ``True``, ``200.0``), so that a baseline matches what it is compared with.
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from otel_drift._internal.learn.bins import inner_probabilities, open_edges
 from otel_drift._internal.values import labels_of
 
 Column = np.ndarray[Any, Any]
@@ -117,26 +119,28 @@ def missing_mask(values: Column) -> np.ndarray[Any, np.dtype[np.bool_]]:
 
 
 def numeric_edges(sample: Column, low: float, high: float, bins: int) -> Column:
-    """Bin edges: quantiles of the sample, the exact min and max outside.
+    """Bin edges with open outer bins (``learn.bins``): quantiles inside, the outer edges far out.
 
-    Few distinct values (flags, counts) get one bin per value instead, since
-    their quantiles coincide.
+    The inner edges are quantiles of the sample from 0.5 % to 99.5 %, never
+    its extremes, so a value beyond those the data held still falls in a bin
+    the baseline gives a share. Few distinct values (flags, counts) get one
+    bin per value instead, since their quantiles coincide.
     """
     if sample.size == 0 or not math.isfinite(low):
-        return np.array([0.0, 1.0])
+        return np.array(open_edges([1.0], low=0.0, high=1.0))
     distinct = np.unique(sample)
     if distinct.size <= bins:
         if distinct.size == 1:
             pad = max(abs(float(distinct[0])) * 1e-3, 1e-3)
-            return np.array([distinct[0] - pad, distinct[0] + pad])
-        middles = (distinct[:-1] + distinct[1:]) / 2
-        first = distinct[0] - (middles[0] - distinct[0])
-        last = distinct[-1] + (distinct[-1] - middles[-1])
-        return np.concatenate(([first], middles, [last]))
-    inner = np.quantile(sample, np.linspace(0, 1, bins + 1)[1:-1])
-    inner = np.array([_round(x) for x in inner])
-    edges = np.unique(np.concatenate(([low], inner[(inner > low) & (inner < high)], [high])))
-    return edges if edges.size >= 2 else np.array([low, low + 1.0])
+            inner = [float(distinct[0] - pad), float(distinct[0] + pad)]
+        else:
+            middles = (distinct[:-1] + distinct[1:]) / 2
+            first = distinct[0] - (middles[0] - distinct[0])
+            last = distinct[-1] + (distinct[-1] - middles[-1])
+            inner = [float(first), *middles.tolist(), float(last)]
+        return np.array(open_edges(inner, low=low, high=high))
+    quantiles = np.quantile(sample, inner_probabilities(bins))
+    return np.array(open_edges([_round(x) for x in quantiles], low=low, high=high))
 
 
 def _round(value: float) -> float:

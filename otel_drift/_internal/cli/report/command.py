@@ -19,7 +19,6 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-from otel_drift._internal.cli.gate import parse_duration, parse_time
 from otel_drift._internal.cli.prometheus import PrometheusClient, PrometheusError
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE, command
 from otel_drift._internal.cli.report.data import (
@@ -36,6 +35,7 @@ from otel_drift._internal.cli.report.svg import (
     score_chart,
     status_strip,
 )
+from otel_drift._internal.cli.timerange import parse_duration, parse_time
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.semconv import STATUS_NAMES, STATUS_NO_DATA

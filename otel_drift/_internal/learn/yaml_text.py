@@ -1,4 +1,4 @@
-"""The expectations file ``otel-drift baseline`` writes: readable YAML a person edits.
+"""The expectations file a baseline command writes: readable YAML a person edits.
 
 Lists of numbers go on one line (``bins: [0, 1.5, 3]``), everything else in
 block style, keys in the order a reader wants them.
@@ -46,3 +46,9 @@ def watch_name(feature: str, taken: set[str], suffix: str = "") -> str:
         n += 1
     taken.add(name)
     return name
+
+
+def plain_number(value: float) -> float | int:
+    """A number as a person writes it: ``12`` rather than ``12.0``."""
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number

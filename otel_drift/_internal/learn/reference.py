@@ -1,4 +1,4 @@
-"""Reference windows for ``otel-drift baseline``: what the recording's own windows score.
+"""Reference windows: what a recording's own windows score against the baseline learned from it.
 
 The windows of a steady recording are not alike: traffic moves with load and
 a window of 1,000 values differs from the whole by chance. Each consecutive
