@@ -261,7 +261,7 @@ def test_model_defaults_without_a_defaults_block() -> None:
     assert expectation.min_samples == 100
     assert expectation.hysteresis == Hysteresis()
     watch = expectation.watch[0]
-    assert (watch.method, watch.warning, watch.critical) == ("jensen_shannon", 0.07, 0.12)
+    assert (watch.method, watch.warning, watch.critical) == ("jensen_shannon", 0.06, 0.09)
     assert watch.cusum_k == 0.25
 
 
