@@ -159,7 +159,7 @@ SCHEMA_CASES: list[tuple[str, Callable[[Document], object], str, str]] = [
         "oneOf no form",
         lambda d: watch(d).update(baseline={"samples": 3}),
         "expectations[0].watch.w.baseline",
-        "bins and fractions, quantiles or categories",
+        "bins and fractions, quantiles, categories or profile and slots",
     ),
     (
         "oneOf chosen branch",

@@ -29,6 +29,7 @@ from dataclasses import replace
 from numpy.typing import ArrayLike
 from opentelemetry.trace import SpanContext
 
+from otel_drift._internal.engine.clock import SYSTEM_CLOCK, Clock
 from otel_drift._internal.engine.intake import Intake
 from otel_drift._internal.engine.results import Listener, ValueListener, ViolationListener
 from otel_drift._internal.engine.watch_state import WatchState
@@ -41,7 +42,15 @@ from otel_drift._internal.settings import Settings
 class DriftEngine:
     """Sketches, windows and detectors for one expectations file, fed off-thread."""
 
-    def __init__(self, expectations: ExpectationsFile, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        expectations: ExpectationsFile,
+        settings: Settings | None = None,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        """``clock``: where window start times and windows due by time read the time
+        (``clock.py``; tests pass one they set)."""
         self.settings = settings or Settings()
         self.expectations = _with_default_windows(expectations, self.settings)
         self.index: Mapping[str, int] = {e.name: i for i, e in enumerate(expectations.expectations)}
@@ -55,7 +64,7 @@ class DriftEngine:
             count_error=worker.count_error,
         )
         self._windows = Windows(
-            self.expectations, self.settings.max_categories, worker, self._intake.release
+            self.expectations, self.settings.max_categories, worker, self._intake.release, clock
         )
         #: The last closed windows (at most 1000), oldest first.
         self.history = self._windows.history

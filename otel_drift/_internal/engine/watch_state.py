@@ -359,6 +359,14 @@ class WatchState:
         self._reset_window(alarmed=window_level == 2)
         return evaluation
 
+    def judge_by(self, watch: Watch, expected: NDArray[np.float64]) -> None:
+        """Judge the open window against ``watch``'s baseline, a profile's slot
+        (``engine/profiles.py``): its edges or categories are this value's, its
+        ``expected`` the slot's. Windows of another slot are not pooled with it."""
+        self.watch = watch
+        self.expected = expected
+        self._before.clear()
+
     def _judged(self) -> bool:
         """True when this value is judged against a baseline (not constraints only)."""
         return self.expected is not None or self.cusum is not None

@@ -7,12 +7,13 @@ are fed as one, and any of them that straddles a window end is cut there.
 Each column is converted once (``sources.span_rows`` for span rows), checked
 against its constraints, counted into its watched value's sketches, and its
 violations handed to the listeners. A window full, due by time, or alarmed by
-CUSUM is closed: scored, its evaluation handed to the listeners.
+CUSUM is closed: scored, its evaluation handed to the listeners. The next
+window starts then, by the engine's clock (``clock.py``), judged against the
+profile slot it starts in (``profiles.py``).
 """
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,8 +21,10 @@ from typing import Any
 import numpy as np
 from opentelemetry.trace import SpanContext
 
+from otel_drift._internal.engine.clock import SYSTEM_CLOCK, Clock
 from otel_drift._internal.engine.constraints import Violations, check_labels, check_numeric
 from otel_drift._internal.engine.intake import Batch, MatrixRoute
+from otel_drift._internal.engine.profiles import SlotSwitch
 from otel_drift._internal.engine.results import (
     Listener,
     ValueListener,
@@ -49,16 +52,24 @@ MAX_COALESCED_ROWS = 1024
 class ExpectationState:
     """One expectation's watched values and its open window."""
 
-    def __init__(self, expectation: Expectation, max_categories: int) -> None:
+    def __init__(self, expectation: Expectation, max_categories: int, clock: Clock) -> None:
         self.expectation = expectation
         self.watches = tuple(WatchState(expectation, w, max_categories) for w in expectation.watch)
         self.scorer = WindowScorer(self.watches)
+        self.slots = SlotSwitch(self.watches)
         #: Matrix routes by (matrix positions, value listeners present); few layouts per model.
         self.matrix_routes: dict[tuple[tuple[int, ...], bool], MatrixRoute] = {}
-        self.spans = 0
-        self.start_ns = time.time_ns()
-        self.start_monotonic = time.monotonic()
         self.evaluations = 0
+        self.open(clock.time_ns(), clock.monotonic())
+
+    def open(self, start_ns: int, start_monotonic: float) -> None:
+        """Start the next window at ``start_ns``, judged by the profile slots it starts in."""
+        self.spans = 0
+        self.start_ns = start_ns
+        self.start_monotonic = start_monotonic
+        if self.slots.open(start_ns):
+            # The stacked scorer copies the expected vectors it is built with.
+            self.scorer = WindowScorer(self.watches)
 
     def room(self) -> int:
         spans = self.expectation.window.spans
@@ -82,8 +93,10 @@ class Windows:
         max_categories: int,
         worker: Worker,
         release: Callable[[Batch], None],
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._expectations = expectations.expectations
+        self._clock = clock
         self._max_categories = max_categories
         self._worker = worker
         self._release = release
@@ -95,7 +108,9 @@ class Windows:
 
     def reset(self) -> None:
         """Open every window afresh (in a forked child: the parent reports its own)."""
-        self.states = [ExpectationState(e, self._max_categories) for e in self._expectations]
+        self.states = [
+            ExpectationState(e, self._max_categories, self._clock) for e in self._expectations
+        ]
         self.history.clear()
 
     # -- feeding -------------------------------------------------------------
@@ -341,7 +356,7 @@ class Windows:
         """Close the windows a pass closes (``worker.Closing``; why a flush leaves
         windows under ``min_samples`` open: ``DriftEngine.force_flush``)."""
         if closing == "due":
-            now = time.monotonic()
+            now = self._clock.monotonic()
             for state in self.states:
                 if state.time_due(now):
                     self._close(state, partial=False)
@@ -352,7 +367,7 @@ class Windows:
                 self._close(state, partial=True)
 
     def _close(self, state: ExpectationState, *, partial: bool) -> None:
-        now_ns = time.time_ns()
+        now_ns = self._clock.time_ns()
         results = state.scorer.score(state.watches)
         evaluations = tuple(
             watch.finish_window(result)
@@ -366,9 +381,7 @@ class Windows:
             watches=evaluations,
             partial=partial,
         )
-        state.spans = 0
-        state.start_ns = now_ns
-        state.start_monotonic = time.monotonic()
+        state.open(now_ns, self._clock.monotonic())
         state.evaluations += 1
         self.history.append(window)
         for listener in self.listeners:

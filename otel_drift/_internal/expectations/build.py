@@ -7,7 +7,7 @@ span values are compared as. Nothing is checked: invalid data never gets here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
 
 from otel_drift._internal.detectors import METHODS
@@ -35,6 +35,8 @@ from otel_drift._internal.expectations.model import (
     Feedback,
     Hysteresis,
     Match,
+    Profile,
+    ProfileKind,
     Reference,
     Source,
     SourceKind,
@@ -45,6 +47,12 @@ from otel_drift._internal.expectations.model import (
 )
 from otel_drift._internal.expectations.noise import within_sampling_noise
 from otel_drift._internal.expectations.normalize import scalar_text
+from otel_drift._internal.expectations.profiles import (
+    DEFAULT_TIMEZONE,
+    aligned_slots,
+    pooled_baseline,
+    slot_number,
+)
 from otel_drift._internal.expectations.resolve import (
     as_mapping,
     effective,
@@ -140,22 +148,20 @@ def _watch(name: str, raw: Raw) -> Watch:
     kind = value_kind(raw)
     method = method_of(raw, kind)
     info = METHODS[method]
-    baseline = _baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw)
+    profile = _profile(raw["baseline"]) if "profile" in as_mapping(raw.get("baseline")) else None
+    baseline: Baseline | None
+    if profile is not None:
+        baseline = pooled_baseline(profile.slots)
+    else:
+        baseline = _baseline(raw["baseline"]) if "baseline" in raw else _shape_baseline(raw)
     warning, critical = info.defaults(kind)
     thresholds: Literal["declared", "default", "learned"] = "default"
-    reference = baseline.reference if baseline is not None else None
     if "warning" in raw or "critical" in raw:
         thresholds = "declared"
-    elif (
-        reference is not None
-        and baseline is not None
-        and reference.method == method
-        and info.threshold_kind == "distance"
-    ):
-        learned = learned_thresholds(reference)
-        # A reference that varied no more than sampling noise: the defaults
-        # and the significance gate judge it better (``noise.py``).
-        if learned[0] > 0.0 and not within_sampling_noise(reference, baseline):
+    elif info.threshold_kind == "distance":
+        judged = profile.slots.values() if profile is not None else [baseline] if baseline else []
+        learned = _learned(judged, method)
+        if learned is not None:
             warning, critical = learned
             thresholds = "learned"
     return Watch(
@@ -170,6 +176,50 @@ def _watch(name: str, raw: Raw) -> Watch:
         constraints=_constraints(as_mapping(raw.get("constraints"))),
         cusum_k=float(raw.get("cusum_k", DEFAULT_CUSUM_K)),
         shape=expected_shape(raw["shape"]) if "shape" in raw else None,
+        profile=profile,
+    )
+
+
+def _learned(baselines: Iterable[Baseline], method: str) -> tuple[float, float] | None:
+    """(warning, critical) learned from the baselines' reference windows, if any.
+
+    A reference that varied no more than sampling noise teaches nothing: the
+    defaults and the significance gate judge it better (``noise.py``). A
+    profile has one pair for all its slots, that of the slot that learned the
+    highest warning: each slot's own recording then stays quiet against it,
+    the metrics, spans and Prometheus rules that carry one threshold stay
+    true all day, and a quiet slot's lower spread is mostly fewer values,
+    which the significance gate already weighs window by window.
+    """
+    learned = sorted(
+        (
+            (learned_thresholds(b.reference), b)
+            for b in baselines
+            if b.reference is not None and b.reference.method == method
+        ),
+        key=lambda pair: pair[0],
+        reverse=True,
+    )
+    for thresholds, baseline in learned:
+        if thresholds[0] <= 0.0:
+            break
+        assert baseline.reference is not None  # filtered above
+        if not within_sampling_noise(baseline.reference, baseline):
+            return thresholds
+    return None
+
+
+def _profile(raw: Raw) -> Profile:
+    kind = cast(ProfileKind, raw["profile"])
+    slots: dict[int, Baseline] = {}
+    for key, slot in raw["slots"].items():
+        number = slot_number(kind, key)
+        assert number is not None  # the profile checks ruled other keys out
+        slots[number] = _baseline(slot)
+    return Profile(
+        kind=kind,
+        timezone=str(raw.get("timezone", DEFAULT_TIMEZONE)),
+        slots=aligned_slots(slots),
     )
 
 

@@ -168,6 +168,20 @@ class CategoricalBaseline:
 
 Baseline = BinnedBaseline | CategoricalBaseline
 
+ProfileKind = Literal["hour_of_day", "hour_of_week"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A baseline per time slot (``profiles.py``): each window is judged by the slot its
+    start falls in, in ``timezone`` (an IANA name)."""
+
+    kind: ProfileKind
+    timezone: str
+    #: Slot number (an hour 0-23, or 0-167 from Monday 00:00) -> its baseline. Aligned:
+    #: numeric slots share their edges, categorical ones list the same categories in order.
+    slots: Mapping[int, Baseline]
+
 
 @dataclass(frozen=True)
 class Constraints:
@@ -209,6 +223,9 @@ class Watch:
     cusum_k: float = 0.25
     #: ``json.shape``: the shape JSON bodies should have.
     shape: ExpectedShape | None = None
+    #: A baseline per time slot; then ``baseline`` is the slots pooled (what reads a
+    #: single baseline sees the whole cycle) and the engine judges by the slot.
+    profile: Profile | None = None
 
 
 @dataclass(frozen=True)

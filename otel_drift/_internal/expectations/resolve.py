@@ -61,6 +61,11 @@ def source_of(watch: Mapping[str, Any]) -> str | None:
 def baseline_kind(baseline: object) -> ValueKind | None:
     if not isinstance(baseline, dict):
         return None
+    if "profile" in baseline:
+        # A profile's kind is its slots' (when they agree: the profile checks say if not).
+        kinds = {baseline_kind(slot) for slot in as_mapping(baseline.get("slots")).values()}
+        kinds.discard(None)
+        return kinds.pop() if len(kinds) == 1 else None
     if "bins" in baseline or "quantiles" in baseline:
         return "numeric"
     if "categories" in baseline:

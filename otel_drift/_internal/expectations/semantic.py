@@ -18,6 +18,7 @@ from otel_drift._internal.detectors import METHODS
 from otel_drift._internal.expectations.baseline_checks import BaselineChecker
 from otel_drift._internal.expectations.errors import PathParts, ProblemList
 from otel_drift._internal.expectations.model import DEFAULT_MIN_SAMPLES, ValueKind
+from otel_drift._internal.expectations.profile_checks import ProfileChecker
 from otel_drift._internal.expectations.resolve import (
     SOURCE_KINDS,
     as_mapping,
@@ -56,6 +57,7 @@ def check_semantics(document: object, problems: ProblemList) -> None:
 class _Checker:
     def __init__(self, problems: ProblemList) -> None:
         self.baselines = BaselineChecker(self.add, self.rescale)
+        self.profiles = ProfileChecker(self.add, self.baselines)
         self._problems = problems
 
     def add(self, path: PathParts, message: str, fix: str) -> None:
@@ -206,9 +208,8 @@ class _Checker:
                 "{2xx: 0.95, 4xx: 0.04, 5xx: 0.01}.",
             )
         elif isinstance(baseline, dict):
-            self.baselines.baseline(
-                baseline, (*path, "baseline"), as_mapping(raw.get("constraints"))
-            )
+            check = self.profiles.profile if "profile" in baseline else self.baselines.baseline
+            check(baseline, (*path, "baseline"), as_mapping(raw.get("constraints")))
         self.constraints(as_mapping(raw.get("constraints")), (*path, "constraints"), kind, resolved)
         self.json_shape(raw, path, resolved)
         if resolved == "json.shape" and "shape" in raw and "baseline" not in raw:

@@ -41,6 +41,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind
 
+from otel_drift._internal.engine.clock import SYSTEM_CLOCK, Clock
 from otel_drift._internal.engine.core import DriftEngine
 from otel_drift._internal.expectations.load import Loaded, salvage_expectations
 from otel_drift._internal.expectations.model import ExpectationsFile
@@ -75,7 +76,7 @@ class DriftSpanProcessor(SpanProcessor):
     path runs without its invalid expectations (each logged, and counted in
     ``drift.config.errors``) unless ``settings.strict``; ``ExpectationsError``
     when it is refused whole. Signals go to the given providers, or to the
-    global ones.
+    global ones. ``clock`` is where windows read the time (tests set their own).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class DriftSpanProcessor(SpanProcessor):
         meter_provider: metrics.MeterProvider | None = None,
         emit_spans: bool = True,
         emit_metrics: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings or Settings()
         if isinstance(expectations, ExpectationsFile):
@@ -96,7 +98,7 @@ class DriftSpanProcessor(SpanProcessor):
         loaded = expectations.file
         #: Expectations of the file left out as invalid (``drift.config.errors``).
         self.disabled_expectations = expectations.disabled
-        self.engine = DriftEngine(loaded, self.settings)
+        self.engine = DriftEngine(loaded, self.settings, clock=clock)
         self._matcher = SpanMatcher(loaded.expectations)
         self._kinds = self._matcher.kinds
         #: Ended spans parked by on_end for the worker, where the reader matches them
