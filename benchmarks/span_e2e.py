@@ -41,13 +41,14 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Sequence, Sized
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
 
 from benchmarks import workload
 from benchmarks.common import (
@@ -141,6 +142,29 @@ def _thread_cpu_ns(thread: threading.Thread | None) -> int:
         return 0
 
 
+def timed_call(
+    arm: _Arm,
+    spans: int,
+    make_spans: Callable[[Tracer, int, str], None],
+    worker_ns: dict[str, list[float]],
+) -> float:
+    """One call of ``spans`` spans through ``arm``: CPU ns a span (every thread), with the
+    drift worker's pass over it and the batch processor's flush; the worker's own CPU
+    a span goes to ``worker_ns``."""
+    tracer = arm.provider.get_tracer(workload.FLASK_SCOPE)
+    worker_before = _thread_cpu_ns(_worker_thread(arm.drift)) if arm.drift else 0
+    start = time.process_time_ns()
+    make_spans(tracer, spans, arm.route)
+    if arm.drift is not None:
+        _settled(arm.drift)
+    arm.batch.force_flush()
+    elapsed = time.process_time_ns() - start
+    if arm.drift is not None:
+        worker = _thread_cpu_ns(_worker_thread(arm.drift)) - worker_before
+        worker_ns[arm.label].append(worker / spans)
+    return elapsed / spans
+
+
 @dataclass(frozen=True)
 class Measured:
     """Arms alternated: their cost a span (ns) or a request (µs), and how much more
@@ -157,24 +181,16 @@ def in_process(spans: int, rounds: int, warmup: int = 1) -> Measured:
     """The five arms, alternated in whole calls of ``spans`` spans, GC on."""
     arms = _arms()
     worker_ns: dict[str, list[float]] = {arm.label: [] for arm in arms}
-
-    def call(arm: _Arm) -> float:
-        tracer = arm.provider.get_tracer(workload.FLASK_SCOPE)
-        worker_before = _thread_cpu_ns(_worker_thread(arm.drift)) if arm.drift else 0
-        start = time.process_time_ns()
-        workload.make_spans(tracer, spans, arm.route)
-        if arm.drift is not None:
-            _settled(arm.drift)
-        arm.batch.force_flush()
-        elapsed = time.process_time_ns() - start
-        if arm.drift is not None:
-            worker = _thread_cpu_ns(_worker_thread(arm.drift)) - worker_before
-            worker_ns[arm.label].append(worker / spans)
-        return elapsed / spans
-
     gc.collect()
     assert gc.isenabled()
-    results = interleave({arm.label: partial(call, arm) for arm in arms}, rounds, warmup=warmup)
+    results = interleave(
+        {
+            arm.label: partial(timed_call, arm, spans, workload.make_spans, worker_ns)
+            for arm in arms
+        },
+        rounds,
+        warmup=warmup,
+    )
     for provider in {id(arm.provider): arm.provider for arm in arms}.values():
         provider.shutdown()
     cost, added = _summary(results, "sdk")

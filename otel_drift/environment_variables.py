@@ -21,6 +21,39 @@ OTEL_DRIFT_EXPECTATIONS = "OTEL_DRIFT_EXPECTATIONS"
 Path of the expectations file (YAML or JSON). Unset: otel-drift stays off.
 """
 
+OTEL_DRIFT_LEARN = "OTEL_DRIFT_LEARN"
+"""
+.. envvar:: OTEL_DRIFT_LEARN
+
+Learn the service's baselines live when no expectations file is given: a
+span count (``20000``, counted per process) or a duration (``90s``, ``30m``,
+``2h``, ``1d``). otel-drift discovers the routes, client targets, LLM models
+and flags from the spans it sees for that long, writes the learned
+expectations file to ``OTEL_DRIFT_BASELINE_DIR/<service.name>.yaml``, and
+judges with it from then on; on a restart it loads that file instead of
+learning again (delete the file to learn again). Pre-forked workers learn one
+file per service: the first to finish writes it, the others load it.
+``OTEL_DRIFT_EXPECTATIONS``, when set, wins. Unset (default): nothing is learned.
+"""
+
+OTEL_DRIFT_BASELINE_DIR = "OTEL_DRIFT_BASELINE_DIR"
+"""
+.. envvar:: OTEL_DRIFT_BASELINE_DIR
+
+Folder of the files learned live (``OTEL_DRIFT_LEARN``), one
+``<service.name>.yaml`` per service; created if missing. Default:
+``otel-drift-baselines`` (in the working directory).
+"""
+
+OTEL_DRIFT_MAX_EXPECTATIONS = "OTEL_DRIFT_MAX_EXPECTATIONS"
+"""
+.. envvar:: OTEL_DRIFT_MAX_EXPECTATIONS
+
+Expectations a file learned live holds at most: the traffic mix, then the
+busiest routes, client targets, models and flags; the others are counted and
+named in the log. Default: ``100``.
+"""
+
 OTEL_DRIFT_STRICT = "OTEL_DRIFT_STRICT"
 """
 .. envvar:: OTEL_DRIFT_STRICT
@@ -227,6 +260,7 @@ process. Treat it like a password: set it from your secret store.
 
 __all__ = [
     "OTEL_DRIFT_ACTIONS",
+    "OTEL_DRIFT_BASELINE_DIR",
     "OTEL_DRIFT_CONSOLE",
     "OTEL_DRIFT_COST_BUDGET",
     "OTEL_DRIFT_ENABLED",
@@ -234,8 +268,10 @@ __all__ = [
     "OTEL_DRIFT_FLUSH_INTERVAL",
     "OTEL_DRIFT_FLUSH_ON_SIGTERM",
     "OTEL_DRIFT_JSON_MAX_BYTES",
+    "OTEL_DRIFT_LEARN",
     "OTEL_DRIFT_MAX_BATCH_ROWS",
     "OTEL_DRIFT_MAX_CATEGORIES",
+    "OTEL_DRIFT_MAX_EXPECTATIONS",
     "OTEL_DRIFT_ML_SPANS",
     "OTEL_DRIFT_OTLP_JSON_DIR",
     "OTEL_DRIFT_QUEUE_SIZE",

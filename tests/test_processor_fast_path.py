@@ -260,7 +260,8 @@ def test_a_span_whose_values_cannot_be_read_loses_only_itself(
     checkout_only = EXPECTATIONS.split("  - name: checkout-post", maxsplit=1)[0]
     fed, queued, errors = _fed_by_drain(spans, monkeypatch, checkout_only)
     # Its values could not be read: that span alone is lost, the others are fed.
-    assert fed == [(0, _CONTEXT, (2_000, 200)), (0, _CONTEXT, (2_000, 200))]
+    # After the watched values, the default explain_by's (service.version, flag variant).
+    assert fed == [(0, _CONTEXT, (2_000, 200, None, None)), (0, _CONTEXT, (2_000, 200, None, None))]
     assert (errors, queued) == (1, [])
 
 
@@ -275,7 +276,8 @@ def test_spans_of_other_classes_take_the_public_path() -> None:
     assert span.end_time is not None and span.start_time is not None
     queued, errors = _queued([span])
     assert errors == 0
-    assert queued == [(0, span.context, (span.end_time - span.start_time, None))]
+    duration = span.end_time - span.start_time
+    assert queued == [(0, span.context, (duration, None, None, None))]  # + default explain_by
 
 
 def test_a_changed_span_layout_turns_the_private_path_off(

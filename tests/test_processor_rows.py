@@ -96,7 +96,8 @@ def test_a_matched_span_leaves_a_row_of_its_values_not_itself() -> None:
         assert len(parked) == len(rows.buffer) == 50 * rows.stride
         # Read back: the duration in ns and the status code, the order kept.
         taken = rows.take()
-        latency, status = rows.columns(taken)
+        latency, status, version, variant = rows.columns(taken)  # + default explain_by
+        assert version == variant == [None] * 50
         assert latency == [span.end_time - span.start_time for span in spans]  # type: ignore[operator]
         assert status == [span.attributes["http.status_code"] for span in spans]  # type: ignore[index]
         assert rows.contexts(taken) == [span.context for span in spans]
@@ -142,12 +143,15 @@ def test_full_rows_go_to_the_bounded_queue_and_are_counted() -> None:
         processor.on_end(spans[0])  # parked: its key's lookups are built on the worker
         processor._reader.drain()
         processor.engine._worker.queue.clear()
-        for span in spans[1:]:
-            processor.on_end(span)
-        rows = processor._reader.rows[0]
-        assert len(rows.buffer) == 8 * rows.stride and not processor._ended
-        assert len(processor.engine._worker.queue) == 8
-        assert processor.engine.dropped[0] == 39 - 16
+        # Holding the worker's lock keeps its thread (woken by a full queue) from
+        # taking anything while the test counts.
+        with processor.engine._worker.lock:
+            for span in spans[1:]:
+                processor.on_end(span)
+            rows = processor._reader.rows[0]
+            assert len(rows.buffer) == 8 * rows.stride and not processor._ended
+            assert len(processor.engine._worker.queue) == 8
+            assert processor.engine.dropped[0] == 39 - 16
     finally:
         processor.shutdown()
 

@@ -32,6 +32,7 @@ PUBLIC = {
     "otel_drift.actions": ["DriftTransition"],
     "otel_drift.environment_variables": [
         "OTEL_DRIFT_ACTIONS",
+        "OTEL_DRIFT_BASELINE_DIR",
         "OTEL_DRIFT_CONSOLE",
         "OTEL_DRIFT_COST_BUDGET",
         "OTEL_DRIFT_ENABLED",
@@ -39,8 +40,10 @@ PUBLIC = {
         "OTEL_DRIFT_FLUSH_INTERVAL",
         "OTEL_DRIFT_FLUSH_ON_SIGTERM",
         "OTEL_DRIFT_JSON_MAX_BYTES",
+        "OTEL_DRIFT_LEARN",
         "OTEL_DRIFT_MAX_BATCH_ROWS",
         "OTEL_DRIFT_MAX_CATEGORIES",
+        "OTEL_DRIFT_MAX_EXPECTATIONS",
         "OTEL_DRIFT_ML_SPANS",
         "OTEL_DRIFT_OTLP_JSON_DIR",
         "OTEL_DRIFT_QUEUE_SIZE",

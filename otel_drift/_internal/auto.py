@@ -4,6 +4,12 @@
 post-instrument hooks inside one ``try``: an exception from here would
 silently turn off *all* auto-instrumentation. So this hook never raises: a
 problem disables otel-drift alone, with one clear error log.
+
+With ``OTEL_DRIFT_EXPECTATIONS`` it judges with that file. Without it and with
+``OTEL_DRIFT_LEARN``, it judges with the file learned earlier for the service
+(``OTEL_DRIFT_BASELINE_DIR/<service.name>.yaml``) when there is one, else it
+learns that file live first (``spans/learning.py``) and, once it is written,
+wires the judging processor exactly as here, from the learning thread.
 """
 
 from __future__ import annotations
@@ -15,19 +21,23 @@ from typing import TYPE_CHECKING
 
 from otel_drift import environment_variables as ev
 from otel_drift._internal import feed
-from otel_drift._internal.semconv import SERVICE_INSTANCE_ID
-from otel_drift._internal.settings import Settings, settings_from_env
+from otel_drift._internal.semconv import SERVICE_INSTANCE_ID, SERVICE_NAME
+from otel_drift._internal.settings import LearnPeriod, Settings, settings_from_env
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    from pathlib import Path
 
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from otel_drift._internal.expectations.load import Loaded
     from otel_drift._internal.spans.processor import DriftSpanProcessor
 
 _logger = logging.getLogger("otel_drift")
 
 
 def post_instrument(**_kwargs: object) -> None:
-    """Attach a DriftSpanProcessor to the SDK TracerProvider. Never raises."""
+    """Attach a DriftSpanProcessor (or, to learn first, a LearningSpanProcessor)
+    to the SDK TracerProvider. Never raises."""
     try:
         _install(settings_from_env())
     except Exception:
@@ -45,8 +55,12 @@ def _install(settings: Settings) -> None:
     if not settings.enabled:
         _logger.debug("otel-drift: %s=false, not attaching", ev.OTEL_DRIFT_ENABLED)
         return
-    if settings.expectations_path is None:
-        _logger.debug("otel-drift: %s is not set, not attaching", ev.OTEL_DRIFT_EXPECTATIONS)
+    if settings.expectations_path is None and settings.learn is None:
+        _logger.debug(
+            "otel-drift: neither %s nor %s is set, not attaching",
+            ev.OTEL_DRIFT_EXPECTATIONS,
+            ev.OTEL_DRIFT_LEARN,
+        )
         return
     if feed.active_processor() is not None:
         return
@@ -57,26 +71,34 @@ def _install(settings: Settings) -> None:
 
     from otel_drift._internal.expectations.errors import ExpectationsError  # noqa: PLC0415
     from otel_drift._internal.expectations.load import salvage_expectations  # noqa: PLC0415
-    from otel_drift._internal.signals.console import ConsoleReporter  # noqa: PLC0415
+    from otel_drift._internal.spans.learning import learned_path, load_learned  # noqa: PLC0415
     from otel_drift._internal.spans.processor import DriftSpanProcessor  # noqa: PLC0415
 
-    try:
-        # Invalid expectations are left out (each logged); the file is refused
-        # whole only when nothing in it can be trusted, or OTEL_DRIFT_STRICT says so.
-        loaded = salvage_expectations(settings.expectations_path, strict=settings.strict)
-    except ExpectationsError as error:
-        # One line: log collectors (journald, Kubernetes, most agents) split records at
-        # newlines, and the problem would arrive as lines that do not say otel-drift.
-        _logger.error(
-            "otel-drift is disabled: the expectations file named by %s is invalid and refused "
-            "whole (%s): %s",
-            ev.OTEL_DRIFT_EXPECTATIONS,
-            error.why_refused or "it is invalid",
-            " | ".join(line.strip() for line in str(error).splitlines()),
-        )
-        return
-    expectations = loaded.file
     provider = trace.get_tracer_provider()
+    loaded: Loaded | None = None
+    source = settings.expectations_path or ""
+    if settings.expectations_path is not None:
+        if settings.learn is not None:
+            _logger.debug(
+                "otel-drift: %s is set, so %s is not used: nothing is learned",
+                ev.OTEL_DRIFT_EXPECTATIONS,
+                ev.OTEL_DRIFT_LEARN,
+            )
+        try:
+            # Invalid expectations are left out (each logged); the file is refused
+            # whole only when nothing in it can be trusted, or OTEL_DRIFT_STRICT says so.
+            loaded = salvage_expectations(settings.expectations_path, strict=settings.strict)
+        except ExpectationsError as error:
+            # One line: log collectors (journald, Kubernetes, most agents) split records at
+            # newlines, and the problem would arrive as lines that do not say otel-drift.
+            _logger.error(
+                "otel-drift is disabled: the expectations file named by %s is invalid and "
+                "refused whole (%s): %s",
+                ev.OTEL_DRIFT_EXPECTATIONS,
+                error.why_refused or "it is invalid",
+                " | ".join(line.strip() for line in str(error).splitlines()),
+            )
+            return
     if not isinstance(provider, TracerProvider):
         _logger.error(
             "otel-drift is disabled: the global TracerProvider is %s, not the OpenTelemetry "
@@ -86,25 +108,101 @@ def _install(settings: Settings) -> None:
             type(provider).__name__,
         )
         return
+    if loaded is None and settings.learn is not None:
+        path = learned_path(settings.baseline_dir, _service(provider))
+        if not path.exists():
+            _learn(settings, settings.learn, provider, path)
+            return
+        loaded, source = load_learned(path, settings), str(path)
+        if loaded is None:
+            return
+        from otel_drift._internal.spans.learning import announce  # noqa: PLC0415
+
+        announce(
+            settings,
+            "judging with the baselines learned earlier in %s (delete it to learn them again)",
+            path,
+        )
+    if loaded is None:
+        return
     processor = DriftSpanProcessor(loaded, settings=settings)
+    provider.add_span_processor(processor)
+    _judge(processor, loaded, provider, settings, source)
+    if settings.flush_on_sigterm:
+        _flush_on_sigterm(processor)
+
+
+def _service(provider: TracerProvider) -> str:
+    return str(provider.resource.attributes.get(SERVICE_NAME) or "unknown_service")
+
+
+def _judge(
+    processor: DriftSpanProcessor,
+    loaded: Loaded,
+    provider: TracerProvider,
+    settings: Settings,
+    source: str,
+) -> None:
+    """Wire an attached processor: console, actions, last window at exit, feed."""
+    from otel_drift._internal.signals.console import ConsoleReporter  # noqa: PLC0415
+
     if settings.console:
         # Name the process: gunicorn workers and replicas share a terminal.
         resource = provider.resource.attributes
         process = resource.get(SERVICE_INSTANCE_ID) or f"pid {os.getpid()}"
         processor.engine.add_listener(ConsoleReporter(process=str(process)))
-    provider.add_span_processor(processor)
     _install_actions(processor, provider)
     # atexit runs handlers last-registered first: this evaluates the last
     # window before the SDK providers (registered earlier) flush and close.
     atexit.register(processor.shutdown)
-    feed.attach(processor, expectations)
-    if settings.flush_on_sigterm:
-        _flush_on_sigterm(processor)
+    feed.attach(processor, loaded.file)
     _logger.info(
         "otel-drift: watching %d expectations from %s%s",
-        len(expectations.expectations),
-        settings.expectations_path,
+        len(loaded.file.expectations),
+        source,
         f" ({len(loaded.disabled)} invalid, disabled)" if loaded.disabled else "",
+    )
+
+
+def _learn(settings: Settings, period: LearnPeriod, provider: TracerProvider, path: Path) -> None:
+    """Attach a LearningSpanProcessor: it writes ``path``, then judges with it."""
+    from otel_drift._internal.settings import describe_learn_period  # noqa: PLC0415
+    from otel_drift._internal.spans.learning import (  # noqa: PLC0415
+        LEARN_WINDOW,
+        LearningSpanProcessor,
+        announce,
+    )
+    from otel_drift._internal.spans.processor import DriftSpanProcessor  # noqa: PLC0415
+
+    def judge(loaded: Loaded, learned: Path) -> DriftSpanProcessor:
+        # On the learning thread, once the file is there (written here or by another worker).
+        processor = DriftSpanProcessor(loaded, settings=settings)
+        _judge(processor, loaded, provider, settings, str(learned))
+        return processor
+
+    service = _service(provider)
+    # The learned file's windows: OTEL_DRIFT_WINDOW when it is a span count set by
+    # the user (the learner cuts windows by spans), else from-traces' default.
+    window = settings.default_window.spans if ev.OTEL_DRIFT_WINDOW in os.environ else None
+    learning = LearningSpanProcessor(
+        path,
+        period,
+        service=service,
+        settings=settings,
+        judge=judge,
+        window=window or LEARN_WINDOW,
+    )
+    provider.add_span_processor(learning)
+    atexit.register(learning.shutdown)
+    if settings.flush_on_sigterm:
+        _flush_on_sigterm(learning)
+    announce(
+        settings,
+        "learning the baselines of service %r from its spans for %s; then writes %s and "
+        "judges with it",
+        service,
+        describe_learn_period(period),
+        path,
     )
 
 
@@ -128,7 +226,7 @@ def _install_actions(processor: DriftSpanProcessor, provider: TracerProvider) ->
 SIGTERM_FLUSH_TIMEOUT_S = 10.0
 
 
-def _flush_on_sigterm(processor: DriftSpanProcessor) -> bool:
+def _flush_on_sigterm(processor: SpanProcessor) -> bool:
     """Handle SIGTERM when nothing else does: flush, then die of SIGTERM as before.
 
     With the default action SIGTERM ends the process at once, skipping atexit
@@ -168,7 +266,7 @@ def _flush_on_sigterm(processor: DriftSpanProcessor) -> bool:
     return True
 
 
-def _flush_all(processor: DriftSpanProcessor) -> None:
+def _flush_all(processor: SpanProcessor) -> None:
     from opentelemetry import metrics, trace  # noqa: PLC0415
 
     timeout_ms = int(SIGTERM_FLUSH_TIMEOUT_S * 1000)

@@ -42,6 +42,11 @@ WATCHES_COMPACT = "drift.watches.compact"
 P_VALUE = "drift.p_value"
 #: What moved most, as readable strings, e.g. ``500: 1.0% -> 15.2%``.
 TOP_CHANGES = "drift.top_changes"
+#: The segments of traffic that carried the drift (``explain_by``), e.g.
+#: ``cloud.region=eu-west-1``, and the share of the score each carried (0..1:
+#: ``1 - score without the segment / score``), in the same order.
+EXPLAINED_BY = "drift.explained_by"
+EXPLAINED_SHARE = "drift.explained_share"
 #: Why a watched value has its status, when not by its score alone
 #: (``no valid values: 200 invalid``, ``held by hysteresis``, ``not significant``).
 REASON_TEXT = "drift.reason_text"

@@ -34,6 +34,18 @@ class DefaultWindow:
 
 
 @dataclass(frozen=True)
+class LearnPeriod:
+    """How long live learning lasts: a span count, or seconds (``OTEL_DRIFT_LEARN``)."""
+
+    spans: int | None
+    seconds: float | None
+
+
+#: Where live learning writes ``<service.name>.yaml`` (``OTEL_DRIFT_BASELINE_DIR``).
+DEFAULT_BASELINE_DIR = "otel-drift-baselines"
+
+
+@dataclass(frozen=True)
 class Settings:
     enabled: bool = True
     expectations_path: str | None = None
@@ -55,6 +67,12 @@ class Settings:
     strict: bool = False
     #: Key of the violation values' HMAC; never in a repr (it would reach logs).
     value_hash_key: bytes | None = field(default=None, repr=False)
+    #: Learn the baselines live for this long when no expectations file is given; None: off.
+    learn: LearnPeriod | None = None
+    #: Folder of the learned files, one ``<service.name>.yaml`` per service.
+    baseline_dir: str = DEFAULT_BASELINE_DIR
+    #: Expectations a learned file holds at most (the busiest first).
+    max_expectations: int = 100
 
 
 def _parse_bool(text: str) -> bool:
@@ -155,6 +173,50 @@ def parse_window(text: str) -> DefaultWindow:
         return DefaultWindow(spans=_parse_positive_int(stripped), seconds=None)
     except ValueError:
         raise ValueError("neither a span count nor seconds") from None
+
+
+#: ``OTEL_DRIFT_LEARN``'s duration suffixes, in seconds.
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_learn_period(text: str) -> LearnPeriod:
+    """Parse ``20000`` (spans) or a duration: ``90s``, ``30m``, ``2h``, ``1d``.
+
+    >>> parse_learn_period("20000")
+    LearnPeriod(spans=20000, seconds=None)
+    >>> parse_learn_period(" 30M ")
+    LearnPeriod(spans=None, seconds=1800.0)
+    >>> parse_learn_period("30 minutes")
+    Traceback (most recent call last):
+    ...
+    ValueError: neither a span count nor a duration
+    """
+    stripped = text.strip().lower()
+    try:
+        unit = _UNITS.get(stripped[-1:])
+        if unit is not None:
+            return LearnPeriod(spans=None, seconds=_parse_positive_float(stripped[:-1]) * unit)
+        return LearnPeriod(spans=_parse_positive_int(stripped), seconds=None)
+    except ValueError:
+        raise ValueError("neither a span count nor a duration") from None
+
+
+def describe_learn_period(period: LearnPeriod) -> str:
+    """A learn period in words, for the logs.
+
+    >>> describe_learn_period(LearnPeriod(spans=20000, seconds=None))
+    '20,000 spans'
+    >>> describe_learn_period(LearnPeriod(spans=None, seconds=1800.0))
+    '30 minutes'
+    """
+    if period.spans is not None:
+        return f"{period.spans:,} spans"
+    seconds = period.seconds or 0.0
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} hours"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} minutes"
+    return f"{seconds:g} seconds"
 
 
 def describe_window(window: DefaultWindow) -> str:
@@ -319,4 +381,20 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         strict=_read(env, ev.OTEL_DRIFT_STRICT, _parse_bool, defaults.strict, "use true or false"),
         value_hash_key=env.get(ev.OTEL_DRIFT_VALUE_HASH_KEY, "").encode("utf-8") or None,
+        learn=_read(
+            env,
+            ev.OTEL_DRIFT_LEARN,
+            parse_learn_period,
+            defaults.learn,
+            "use a whole number of spans such as 20000, or a duration such as 90s, 30m or 2h",
+            shown_default="off (nothing is learned)",
+        ),
+        baseline_dir=env.get(ev.OTEL_DRIFT_BASELINE_DIR, "").strip() or defaults.baseline_dir,
+        max_expectations=_read(
+            env,
+            ev.OTEL_DRIFT_MAX_EXPECTATIONS,
+            _parse_positive_int,
+            defaults.max_expectations,
+            "use a whole number of expectations >= 1",
+        ),
     )

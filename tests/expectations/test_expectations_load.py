@@ -402,3 +402,14 @@ def test_public_module_exports() -> None:
         assert hasattr(public, name), name
     assert {"load_expectations", "loads_expectations", "ExpectationsError"} <= set(public.__all__)
     assert public.ExpectationsError.__module__.startswith("otel_drift")
+
+
+def test_a_shape_alone_alarms_on_a_share_of_other_shapes_not_on_one_error_answer() -> None:
+    shape = {"source": "json.shape", "shape": {"paths": {"id": "number"}}}
+    (watch,) = loads_expectations(_one_watch(shape)).expectations[0].watch
+    # 5 % and 10 % of bodies of another shape (a 1 % error rate stays ok).
+    assert (round(watch.warning, 3), round(watch.critical, 3)) == (0.16, 0.228)
+    assert watch.thresholds == "default"
+    declared = {**shape, "warning": 0.3, "critical": 0.4}
+    (watch,) = loads_expectations(_one_watch(declared)).expectations[0].watch
+    assert (watch.warning, watch.critical, watch.thresholds) == (0.3, 0.4, "declared")

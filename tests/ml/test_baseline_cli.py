@@ -3,6 +3,7 @@ no overwriting without --force, a progress bar, no unpickling."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,68 @@ def test_bad_model_and_unknown_columns_are_explained(
     assert "no column 'zip'" in capsys.readouterr().err
     assert _run(str(tmp_path / "none.csv"), "-o", out, "--name", "x") == 1
     assert "no such file" in capsys.readouterr().err
+
+
+UNNAMED_MODEL = """
+import functools
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+
+@functools.cache
+def frame():
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"age": rng.normal(40, 10, 600), "income": rng.normal(2000, 500, 600)})
+    return x, (x["age"] > 40).astype(int)
+
+
+def model():
+    x, y = frame()
+    return LogisticRegression().fit(x, y)
+"""
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_the_file_matches_the_loaded_models_spans_without_a_naming_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named: bool
+) -> None:
+    """``--name credit --model m:model``: the spans say ``LogisticRegression`` unless the
+    serving code calls ``name_model(model, "credit")``; the file matches either way."""
+    need("sklearn")
+    need("pandas")
+    from otel_drift.instrumentation import name_model  # noqa: PLC0415
+    from otel_drift.instrumentation.sklearn import SklearnInstrumentor  # noqa: PLC0415
+
+    from tests.ml.support import drift  # noqa: PLC0415
+
+    (tmp_path / "unnamed_models.py").write_text(UNNAMED_MODEL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    unnamed_models = importlib.import_module("unnamed_models")
+
+    x, _ = unnamed_models.frame()
+    x.to_csv(tmp_path / "ref.csv", index=False)
+    out = tmp_path / "e.yaml"
+    args = ["ref.csv", "-o", str(out), "--name", "credit", "--model", "unnamed_models:model"]
+    assert _run(*args, "--window", "100") == 0
+    match = yaml.safe_load(out.read_text())["expectations"][0]["match"]
+    assert match["attribute_regex"] == {"ml.model.name": "^(?:credit|LogisticRegression)$"}
+    pipeline = drift(out.read_text())
+    SklearnInstrumentor().instrument(
+        tracer_provider=pipeline.provider, drift_processor=pipeline.processor
+    )
+    try:
+        model = unnamed_models.model()
+        if named:
+            model = name_model(model, "credit")
+        for start in range(0, 600, 100):
+            model.predict(x.iloc[start : start + 100])
+        pipeline.flush()
+        # Six calls of 100 rows: six windows of the expectation, steady against its own data.
+        assert len(pipeline.windows) == 6
+        assert all(w.expectation == "credit" for w in pipeline.windows)
+    finally:
+        SklearnInstrumentor().uninstrument()
+        pipeline.shutdown()

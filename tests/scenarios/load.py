@@ -3,8 +3,8 @@
 A seeded schedule of segments; each segment has its number of concurrent
 clients (1 to 8), its number of requests, and whether a neighbour process
 burns a CPU core meanwhile. Requests go to the scenario service's three
-routes in a seeded random mix. Everything is bounded (request counts, the
-neighbour's own deadline) and on 127.0.0.1 only.
+routes in a seeded random mix (``MIX``, or a phase's own). Everything is
+bounded (request counts, the neighbour's own deadline) and on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ def schedule(total: int, seed: int) -> list[Segment]:
     return segments
 
 
-def paths(count: int, rng: random.Random) -> list[str]:
-    routes = rng.choices(list(MIX), weights=list(MIX.values()), k=count)
+def paths(count: int, rng: random.Random, mix: Mapping[str, float] = MIX) -> list[str]:
+    routes = rng.choices(list(mix), weights=list(mix.values()), k=count)
     return [f"/profile/{rng.randint(1, 500)}" if r == "profile" else f"/{r}" for r in routes]
 
 
@@ -146,12 +146,12 @@ def _send_all(base: str, made: list[str], clients: int, counts: dict[int, int]) 
         thread.join()
 
 
-def drive(base: str, total: int, seed: int) -> dict[int, int]:
-    """Send ``total`` requests under a seeded varying load; status code -> count."""
+def drive(base: str, total: int, seed: int, mix: Mapping[str, float] = MIX) -> dict[int, int]:
+    """Send ``total`` requests under a seeded varying load, in ``mix``; status code -> count."""
     rng = random.Random(seed + 1)
     counts: dict[int, int] = {}
     with neighbour() as burner:
         for segment in schedule(total, seed):
             burner.switch(segment.neighbour)
-            _send_all(base, paths(segment.requests, rng), segment.clients, counts)
+            _send_all(base, paths(segment.requests, rng, mix), segment.clients, counts)
     return counts

@@ -3,10 +3,14 @@
 ``run_service`` starts ``service.py`` under ``opentelemetry-instrument`` on
 127.0.0.1 with spans exported to OTLP/JSON, drives phases of varying load
 (``load.drive``) with a behaviour switch before each, and reads back what was
-exported. ``build_expectations`` turns a recorded run into per-route CSV files
-(duration in ms, status class, in time order), runs the real
-``otel-drift baseline`` on each and composes the expectations file the live
-run watches. ``windows`` places each route's windows against the switches.
+exported. Three ways to a baseline from a recorded run:
+``build_expectations`` writes per-route CSV files (duration in ms, status
+class, in time order), runs the real ``otel-drift baseline`` on each and
+composes the expectations file the live run watches; ``learn_from_traces``
+runs ``otel-drift baseline --from-traces`` on the run's ``traces.jsonl``; and
+``run_service(..., extra_env=live_learning(...))`` has the service learn its own
+(``OTEL_DRIFT_LEARN``). ``windows`` places an expectation's windows against
+the switches.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ from tests.web.servers import SpanRecord, free_port, read_spans
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
+#: ``span_kind:`` names -> OTLP's SpanKind numbers.
+_KINDS = {"server": 2, "client": 3}
 
 #: Expectation name -> the route the Flask instrumentation reports.
 ROUTES: Mapping[str, str] = {
@@ -40,15 +46,23 @@ ROUTES: Mapping[str, str] = {
 }
 WINDOW_SPANS = 500
 MIN_SAMPLES = 100
+#: Requests of a steady phase: 52 windows of 500 spans over the three routes.
+STEADY = 26_000
+#: Requests of each change phase: about 3 windows of /orders (a third of the traffic).
+CHANGE = 4_500
+SLOW = {"route": "orders", "slow": 1.3}
+ERRORS = {"route": "orders", "errors": 0.06}  # 1 % -> 6 %: five points
 
 
 @dataclass(frozen=True)
 class Phase:
-    """``requests`` under varying load (schedule ``seed``), after ``control`` (if any)."""
+    """``requests`` under varying load (schedule ``seed``), after ``control`` (if any),
+    in the traffic ``mix`` (route -> share)."""
 
     requests: int
     seed: int
     control: Mapping[str, Any] | None = None
+    mix: Mapping[str, float] = field(default_factory=lambda: load.MIX)
 
 
 @dataclass
@@ -62,7 +76,18 @@ class Run:
 
     def served(self, route: str) -> list[SpanRecord]:
         """The route's server spans in the order they ended (the order windows fill)."""
-        found = [s for s in self.spans if s.kind == 2 and s.attributes.get("http.route") == route]
+        return self.matching({"span_kind": "server", "attributes": {"http.route": route}})
+
+    def matching(self, match: Mapping[str, Any]) -> list[SpanRecord]:
+        """The spans an expectation's ``match`` (kind and attributes) takes, by end time."""
+        assert set(match) <= {"span_kind", "attributes"}, match
+        kind = _KINDS[match["span_kind"]]
+        wanted = dict(match.get("attributes", {})).items()
+        found = [
+            s
+            for s in self.spans
+            if s.kind == kind and all(s.attributes.get(k) == v for k, v in wanted)
+        ]
         return sorted(found, key=lambda s: s.end_ns)
 
     def evaluations(self, expectation: str) -> list[SpanRecord]:
@@ -74,10 +99,25 @@ class Run:
         return sorted(found, key=lambda s: s.start_ns)
 
 
+def live_learning(spans: int, folder: Path) -> dict[str, str]:
+    """The environment of a service learning from its first ``spans`` spans into ``folder``."""
+    return {
+        "OTEL_DRIFT_LEARN": str(spans),
+        # A span count: live learning's window too.
+        "OTEL_DRIFT_WINDOW": str(WINDOW_SPANS),
+        "OTEL_DRIFT_BASELINE_DIR": str(folder),
+    }
+
+
 def run_service(
-    tmp_path: Path, name: str, phases: Sequence[Phase], expectations: Path | None
+    tmp_path: Path,
+    name: str,
+    phases: Sequence[Phase],
+    expectations: Path | None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Run:
-    """Start the service (otel-drift on when ``expectations`` is given), drive the phases, stop."""
+    """Start the service (otel-drift judging when ``expectations`` is given, or as
+    ``extra_env`` sets it), drive the phases, stop."""
     port = free_port()
     out = tmp_path / f"{name}-otlp"
     env = {
@@ -97,6 +137,7 @@ def run_service(
     env.pop("OTEL_DRIFT_EXPECTATIONS", None)
     if expectations is not None:
         env["OTEL_DRIFT_EXPECTATIONS"] = str(expectations)
+    env.update(extra_env or {})
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / f"{name}.log"
     starts: list[int] = []
@@ -111,7 +152,7 @@ def run_service(
                 starts.append(time.time_ns())
                 if phase.control is not None:
                     load.post_json(base + "/control", json.dumps(phase.control).encode())
-                statuses.append(load.drive(base, phase.requests, phase.seed))
+                statuses.append(load.drive(base, phase.requests, phase.seed, phase.mix))
         finally:
             service.send_signal(signal.SIGTERM)
             try:
@@ -136,21 +177,15 @@ def write_csv(spans: Sequence[SpanRecord], path: Path) -> int:
     return len(ordered)
 
 
-def run_baseline_cli(data: Path, output: Path, name: str) -> dict[str, Any]:
-    """``otel-drift baseline`` on one route's CSV; its expectation, parsed."""
+def _baseline(*arguments: str) -> None:
+    """``otel-drift baseline ARGUMENTS --window 500 --no-progress``, which must succeed."""
     done = subprocess.run(
         [
             str(BIN / "otel-drift"),
             "baseline",
-            str(data),
-            "-o",
-            str(output),
-            "--name",
-            name,
+            *arguments,
             "--window",
             str(WINDOW_SPANS),
-            "--min-samples",
-            str(MIN_SAMPLES),
             "--no-progress",
         ],
         capture_output=True,
@@ -158,9 +193,26 @@ def run_baseline_cli(data: Path, output: Path, name: str) -> dict[str, Any]:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def run_baseline_cli(data: Path, output: Path, name: str) -> dict[str, Any]:
+    """``otel-drift baseline`` on one route's CSV; its expectation, parsed."""
+    _baseline(str(data), "-o", str(output), "--name", name, "--min-samples", str(MIN_SAMPLES))
     document = yaml.safe_load(output.read_text())
     (expectation,) = document["expectations"]
     return dict(expectation)
+
+
+def learn_from_traces(recorded: Run, output: Path) -> Path:
+    """``otel-drift baseline --from-traces`` on the recording's folder, into ``output``."""
+    _baseline("--from-traces", str(recorded.out), "-o", str(output))
+    return output
+
+
+def matches(path: Path) -> dict[str, Mapping[str, Any]]:
+    """Expectation name -> its ``match``, in the file's order."""
+    document = yaml.safe_load(path.read_text())
+    return {e["name"]: e["match"] for e in document["expectations"]}
 
 
 def _watch(entry: Mapping[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
@@ -240,21 +292,53 @@ class Window:
         return f"{watch}: level {self.level(watch)} score {shown}{shown_p}"
 
 
-def windows(run: Run, expectation: str) -> list[Window]:
+def windows(
+    run: Run, expectation: str, match: Mapping[str, Any], learned_first: bool = False
+) -> list[Window]:
     """The expectation's full windows in order, each placed against the phase starts.
 
     The engine fills a window with the next ``WINDOW_SPANS`` matching spans in
-    the order they end, so window ``i`` holds the route's spans ``WINDOW_SPANS i``
-    to ``WINDOW_SPANS (i + 1) - 1`` by end time.
+    the order they end, the last ones partly at exit, so window ``i`` holds the
+    judged spans ``WINDOW_SPANS i`` to ``WINDOW_SPANS (i + 1) - 1`` by end time.
+    Every matching span is judged, unless the service ``learned_first``: then
+    the judged ones are the last (those that ended after the hand-over).
     """
-    served = run.served(ROUTES[expectation])
-    full = [s for s in run.evaluations(expectation) if not s.attributes.get("drift.window.partial")]
-    assert len(full) == len(served) // WINDOW_SPANS, (
-        f"{expectation}: {len(full)} full windows for {len(served)} spans\n{run.log[-3000:]}"
+    served = run.matching(match)
+    evaluations = run.evaluations(expectation)
+    full = [s for s in evaluations if not s.attributes.get("drift.window.partial")]
+    last = sum(
+        int(s.attributes["drift.window.spans"])
+        for s in evaluations
+        if s.attributes.get("drift.window.partial")
+    )
+    skipped = len(served) - len(full) * WINDOW_SPANS - last
+    assert skipped > 0 if learned_first else skipped == 0, (
+        f"{expectation}: {len(full)} full windows and {last} spans at exit for "
+        f"{len(served)} spans\n{run.log[-3000:]}"
     )
     made = []
     for number, evaluation in enumerate(full):
-        chunk = served[number * WINDOW_SPANS : (number + 1) * WINDOW_SPANS]
+        start = skipped + number * WINDOW_SPANS
+        chunk = served[start : start + WINDOW_SPANS]
         after = tuple(sum(1 for s in chunk if s.start_ns >= start) for start in run.phase_starts)
         made.append(Window(expectation, number, after, evaluation))
     return made
+
+
+def explained(run: Run, window: Window, watch: str) -> tuple[str, ...]:
+    """``drift.top_changes`` of the window's event on ``watch``, also on a console line."""
+    event = window.event(watch)
+    assert event is not None
+    changes = tuple(str(c) for c in event.get("drift.top_changes", ()))
+    assert changes, f"no drift.top_changes on the event: {dict(event)}"
+    console = [
+        line
+        for line in run.log.splitlines()
+        # Console lines name the process: "[otel-drift <service.instance.id>] ...".
+        if line.startswith("[otel-drift")
+        and f"] {window.expectation}.{watch}:" in line
+        and "-> critical" in line
+    ]
+    assert console, run.log[-3000:]
+    assert any(change in line for line in console for change in changes), (changes, console)
+    return changes

@@ -23,26 +23,22 @@ import yaml
 
 from tests.scenarios.support import (
     BIN,
+    CHANGE,
+    ERRORS,
     ROUTES,
+    SLOW,
+    STEADY,
     Phase,
     Run,
     Window,
     build_expectations,
+    explained,
+    matches,
     run_service,
     windows,
 )
-from tests.web.servers import require
 
 pytestmark = pytest.mark.e2e
-
-#: Requests recorded for the baseline (about 16 windows of each route).
-RECORD = 25_000
-#: Requests of the steady phase: 52 windows of 500 spans over the three routes.
-STEADY = 26_000
-#: Requests of each change phase: about 3 windows of /orders (a third of the traffic).
-CHANGE = 4_500
-SLOW = {"route": "orders", "slow": 1.3}
-ERRORS = {"route": "orders", "errors": 0.06}  # 1 % -> 6 %: five points
 
 
 @dataclass
@@ -54,12 +50,9 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    require("flask")
+def scenario(tmp_path_factory: pytest.TempPathFactory, recording: Run) -> Scenario:
     folder = tmp_path_factory.mktemp("varying-load")
-    recorded = run_service(folder, "record", [Phase(RECORD, seed=1)], None)
-    assert not [s for s in recorded.spans if s.name == "drift.evaluation"]
-    expectations = build_expectations(recorded, folder)
+    expectations = build_expectations(recording, folder)
     live = run_service(
         folder,
         "live",
@@ -81,25 +74,18 @@ def _table(found: Sequence[Window]) -> str:
     )
 
 
-def _changed(run: Run, phase: int) -> list[Window]:
+def _windows(scenario: Scenario, expectation: str) -> list[Window]:
+    return windows(scenario.live, expectation, matches(scenario.expectations)[expectation])
+
+
+def _changed(scenario: Scenario, phase: int) -> list[Window]:
     """/orders windows holding spans of ``phase`` (the first one is mixed), in order."""
-    return [w for w in windows(run, "orders") if w.spans_after[phase] > 0]
+    return [w for w in _windows(scenario, "orders") if w.spans_after[phase] > 0]
 
 
 def _explained(scenario: Scenario, window: Window, watch: str) -> tuple[str, ...]:
-    """``drift.top_changes`` of the window's event, checked against console and summary."""
-    event = window.event(watch)
-    assert event is not None
-    changes = tuple(str(c) for c in event.get("drift.top_changes", ()))
-    assert changes, f"no drift.top_changes on the event: {dict(event)}"
-    console = [
-        line
-        for line in scenario.live.log.splitlines()
-        # Console lines name the process: "[otel-drift <service.instance.id>] ...".
-        if line.startswith("[otel-drift") and f"] orders.{watch}:" in line and "-> critical" in line
-    ]
-    assert console, scenario.live.log[-3000:]
-    assert any(change in line for line in console for change in changes), (changes, console)
+    """What moved (``explained``), also in ``otel-drift summary``."""
+    changes = explained(scenario.live, window, watch)
     assert any(change in scenario.summary for change in changes), (changes, scenario.summary)
     return changes
 
@@ -119,7 +105,7 @@ def test_steady_windows_raise_no_critical_and_at_most_two_warnings(scenario: Sce
     steady = [
         w
         for expectation in ROUTES
-        for w in windows(scenario.live, expectation)
+        for w in _windows(scenario, expectation)
         if w.spans_after[1] == 0
     ]
     table = _table(steady)
@@ -132,7 +118,7 @@ def test_steady_windows_raise_no_critical_and_at_most_two_warnings(scenario: Sce
 def test_a_30_percent_slowdown_is_critical_within_two_windows_and_explained(
     scenario: Scenario,
 ) -> None:
-    changed = [w for w in _changed(scenario.live, 1) if w.spans_after[2] == 0]
+    changed = [w for w in _changed(scenario, 1) if w.spans_after[2] == 0]
     table = _table(changed)
     assert len(changed) >= 2, table
     critical = [w for w in changed[:2] if w.level("latency") == 2]
@@ -144,7 +130,7 @@ def test_a_30_percent_slowdown_is_critical_within_two_windows_and_explained(
 def test_a_five_point_error_spike_is_critical_within_two_windows_and_explained(
     scenario: Scenario,
 ) -> None:
-    changed = _changed(scenario.live, 2)
+    changed = _changed(scenario, 2)
     table = _table(changed)
     assert len(changed) >= 3, table
     # The first changed window is mixed (spans from before the switch):

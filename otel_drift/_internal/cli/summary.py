@@ -40,6 +40,11 @@ def _detail(window: WatchWindow) -> str:
         parts.append(f"p={window.p_value:.2g}")
     if window.top_changes:
         parts.append("moved: " + "; ".join(window.top_changes))
+    if window.explained:
+        parts.append(
+            "explained by "
+            + ", ".join(f"{segment} ({100 * share:.0f}%)" for segment, share in window.explained)
+        )
     if window.reason:
         parts.append(window.reason)
     elif window.status < 0 or window.level is None:

@@ -41,6 +41,9 @@ class WatchWindow(NamedTuple):
     reason: str | None = None
     warning: float | None = None
     critical: float | None = None
+    #: ``drift.explained_by`` with ``drift.explained_share``: the segments that carried
+    #: the drift, e.g. ``("cloud.region=eu-west-1", 0.93)``.
+    explained: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,15 @@ def _strings(attribute: Mapping[str, Any]) -> tuple[str, ...]:
     return () if scalar is None else (str(scalar),)
 
 
+def _shares(items: list[Mapping[str, Any]]) -> tuple[float, ...]:
+    """``drift.explained_share``'s numbers, from an OTLP/JSON array attribute."""
+    for item in items:
+        if item.get("key") == sc.EXPLAINED_SHARE:
+            values = item.get("value", {}).get("arrayValue", {}).get("values", [])
+            return tuple(float(v.get("doubleValue", 0.0)) for v in values)
+    return ()
+
+
 def _arrays(items: list[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
     return {item["key"]: _strings(item) for item in items if "arrayValue" in item.get("value", {})}
 
@@ -95,7 +107,7 @@ def parse_compact(line: str) -> tuple[str, WatchWindow] | None:
 
     >>> parse_compact("age\\t0\\tpsi\\t1000\\t0.012\\t")
     ('age', WatchWindow(status=0, score=0.012, method='psi', samples=1000, p_value=None, \
-level=None, top_changes=(), reason=None, warning=None, critical=None))
+level=None, top_changes=(), reason=None, warning=None, critical=None, explained=()))
     >>> parse_compact("garbled") is None
     True
     """
@@ -160,6 +172,7 @@ def _add_event(watches: dict[str, WatchWindow], event: Mapping[str, Any]) -> Non
         attributes.get(sc.REASON_TEXT),
         _float(attributes.get(sc.WARNING)),
         _float(attributes.get(sc.CRITICAL)),
+        tuple(zip(arrays.get(sc.EXPLAINED_BY, ()), _shares(items), strict=False)),
     )
 
 

@@ -31,6 +31,7 @@ from otel_drift._internal.detectors.significance import (
 )
 from otel_drift._internal.engine.what_moved import (
     OTHER_LABEL,
+    SegmentShare,
     category_changes,
     median_move,
     nameable,
@@ -80,6 +81,8 @@ class WatchEvaluation:
     reason: str | None = None
     #: Where the thresholds came from: "declared", "default" or "learned".
     thresholds: str = "default"
+    #: The segments that carried a drifting window (``drift.explained_by``, ``segments.py``).
+    explained: tuple[SegmentShare, ...] = ()
 
     @property
     def sufficient(self) -> bool:

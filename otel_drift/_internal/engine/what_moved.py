@@ -14,6 +14,9 @@ Categories outside the baseline are named (the window's counter keeps up to
 ``max_categories`` of them by name); only what is past that cap is
 ``__other__``.
 
+With ``explain_by``, the segment of traffic that carried the drift is named
+beside it (``SegmentShare``, computed in ``segments.py``).
+
 >>> top_changes(("200", "500"), [0.99, 0.01], [170.0, 30.0])
 ('200: 99.0% -> 85.0%', '500: 1.0% -> 15.0%')
 """
@@ -21,6 +24,7 @@ Categories outside the baseline are named (the window's counter keeps up to
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -140,3 +144,32 @@ def category_changes(
         baseline.append(0.0)
         live.append(float(other))
     return top_changes(names, baseline, live)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentShare:
+    """A segment of traffic that carried a drifting window (``engine/segments.py``).
+
+    ``share`` is ``1 - score_without / score``, clipped to [0, 1]: the part of
+    the window's score that goes when the segment's values are taken out.
+    """
+
+    #: ``attribute=value``, e.g. ``cloud.region=eu-west-1``.
+    segment: str
+    share: float
+    #: The window's score with the segment's values taken out.
+    score_without: float
+    #: The segment's own values scored against the baseline.
+    own_score: float
+    #: The segment's values in the window.
+    values: int
+
+
+def explained_text(explained: Sequence[SegmentShare]) -> str:
+    """The segments as one phrase for the console line and the span status.
+
+    >>> explained_text([SegmentShare("cloud.region=eu-west-1", 0.93, 0.01, 0.4, 120)])
+    'explained by cloud.region=eu-west-1 (93% of the score)'
+    """
+    parts = [f"{s.segment} ({100.0 * s.share:.0f}% of the score)" for s in explained]
+    return "explained by " + ", ".join(parts) if parts else ""

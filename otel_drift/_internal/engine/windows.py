@@ -32,10 +32,11 @@ from otel_drift._internal.engine.results import (
     ViolationListener,
     WindowEvaluation,
 )
+from otel_drift._internal.engine.segments import Segments, segment_attributes
 from otel_drift._internal.engine.shape_watch import merge as merge_violations
 from otel_drift._internal.engine.shape_watch import shape_labels
 from otel_drift._internal.engine.sources import span_rows
-from otel_drift._internal.engine.watch_state import WatchState
+from otel_drift._internal.engine.watch_state import WatchEvaluation, WatchState
 from otel_drift._internal.engine.window_scores import WindowScorer
 from otel_drift._internal.engine.worker import Closing, Item, Worker
 from otel_drift._internal.expectations.model import Expectation, ExpectationsFile
@@ -57,6 +58,9 @@ class ExpectationState:
         self.watches = tuple(WatchState(expectation, w, max_categories) for w in expectation.watch)
         self.scorer = WindowScorer(self.watches)
         self.slots = SlotSwitch(self.watches)
+        attributes = segment_attributes(expectation)
+        #: Counts per segment of span rows, when the expectation is explained by attributes.
+        self.segments = Segments(attributes, self.watches) if attributes else None
         #: Matrix routes by (matrix positions, value listeners present); few layouts per model.
         self.matrix_routes: dict[tuple[tuple[int, ...], bool], MatrixRoute] = {}
         self.evaluations = 0
@@ -178,12 +182,18 @@ class Windows:
             return
         contexts = [row[1] for row in rows]
         columns = [[row[2][position] for row in rows] for position in range(len(state.watches))]
+        if state.segments is not None:
+            # A span's row (``Rows.values``) carries its segments' values after its watched
+            # values; values handed over otherwise have none.
+            for position in range(len(columns), len(columns) + len(state.segments.attributes)):
+                columns.append([_at(row[2], position) for row in rows])
         self._feed_columns(state, contexts, columns)
 
     def feed_columns(
         self, index: int, contexts: list[SpanContext | None], columns: Sequence[list[object]]
     ) -> None:
-        """Feed span rows to expectation ``index`` (see ``DriftEngine.feed_columns``)."""
+        """Feed span rows to expectation ``index`` (see ``DriftEngine.feed_columns``):
+        a column per watched value, then one per segment attribute, if any."""
         try:
             self._feed_columns(self.states[index], contexts, columns)
         except Exception:
@@ -197,6 +207,8 @@ class Windows:
     ) -> None:
         total = len(contexts)
         start = 0
+        watched = len(state.watches)
+        segments = state.segments if len(columns) > watched else None
         while start < total:
             end = min(total, start + state.room())
             if start == 0 and end == total:
@@ -204,8 +216,14 @@ class Windows:
             else:
                 chunk_contexts = contexts[start:end]
                 chunk = [column[start:end] for column in columns]
-            for watch_state, raw in zip(state.watches, chunk, strict=True):
-                self._apply(state, watch_state, raw, chunk_contexts)
+            if segments is not None:
+                segments.begin(chunk[watched:])
+            try:
+                for watch_state, raw in zip(state.watches, chunk[:watched], strict=True):
+                    self._apply(state, watch_state, raw, chunk_contexts)
+            finally:
+                if segments is not None:
+                    segments.end()
             self._advance(state, end - start)
             start = end
 
@@ -302,6 +320,8 @@ class Windows:
                 watch.constraints, raw_seq, numbers, VIOLATION_POSITIONS_PER_BATCH
             )
             self._add_numbers(watch_state, numbers)
+            if state.segments is not None and state.segments.open:
+                state.segments.add_numbers(watch_state, numbers.values, numbers.positions)
         else:
             labels = category_column(raw_seq)
             violations = check_labels(
@@ -310,6 +330,8 @@ class Windows:
             if kind == "json.shape":
                 violations = merge_violations(violations, shape_violations)
             watch_state.add_labels(labels.values, labels.missing, labels.invalid)
+            if state.segments is not None and state.segments.open:
+                state.segments.add_labels(watch_state, labels.values, labels.positions)
         self._record_violations(state, watch_state, violations, raw_seq, contexts)
 
     def _add_numbers(self, watch_state: WatchState, numbers: NumericColumn) -> None:
@@ -366,6 +388,23 @@ class Windows:
             if state.spans > 0 and (closing == "all" or enough):
                 self._close(state, partial=True)
 
+    def _explain(
+        self,
+        segments: Segments,
+        watches: Sequence[WatchState],
+        evaluations: Sequence[WatchEvaluation],
+    ) -> None:
+        """Name the segments that carried each drifting window (``segments.py``), then
+        forget the window's segments; an error costs the explanation, never the window."""
+        try:
+            for watch, evaluation in zip(watches, evaluations, strict=True):
+                if evaluation.level >= 1:
+                    evaluation.explained = segments.explain(watch)
+        except Exception:
+            self._worker.count_error("segments")
+        finally:
+            segments.reset()
+
     def _close(self, state: ExpectationState, *, partial: bool) -> None:
         now_ns = self._clock.time_ns()
         results = state.scorer.score(state.watches)
@@ -373,6 +412,8 @@ class Windows:
             watch.finish_window(result)
             for watch, result in zip(state.watches, results, strict=True)
         )
+        if state.segments is not None:
+            self._explain(state.segments, state.watches, evaluations)
         window = WindowEvaluation(
             expectation=state.expectation.name,
             start_time_ns=state.start_ns,
@@ -389,6 +430,10 @@ class Windows:
                 listener(window)
             except Exception:
                 self._worker.count_error("listener")
+
+
+def _at(values: tuple[object, ...], position: int) -> object:
+    return values[position] if position < len(values) else None
 
 
 def _item(raw: Sequence[object] | np.ndarray[Any, Any], position: int) -> object:

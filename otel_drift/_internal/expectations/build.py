@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, cast
 
+import numpy as np
+
 from otel_drift._internal.detectors import METHODS
+from otel_drift._internal.detectors.method import WindowInputs
 from otel_drift._internal.expectations.baselines import (
     bin_moments,
     quantile_bins,
@@ -91,6 +94,7 @@ def _expectation(raw: Raw, defaults: Raw) -> Expectation:
         min_samples=int(samples) if samples is not None else DEFAULT_MIN_SAMPLES,
         hysteresis=_hysteresis(as_mapping(hysteresis)),
         feedback=_feedback(raw["feedback"]) if "feedback" in raw else None,
+        explain_by=tuple(raw["explain_by"]) if "explain_by" in raw else None,
     )
 
 
@@ -158,6 +162,9 @@ def _watch(name: str, raw: Raw) -> Watch:
     thresholds: Literal["declared", "default", "learned"] = "default"
     if "warning" in raw or "critical" in raw:
         thresholds = "declared"
+    elif "baseline" not in raw and baseline is not None and info.threshold_kind == "distance":
+        # A shape alone: its baseline is a claim ("every body"), not a measured mix.
+        warning, critical = _unexpected_share_scores(method)
     elif info.threshold_kind == "distance":
         judged = profile.slots.values() if profile is not None else [baseline] if baseline else []
         learned = _learned(judged, method)
@@ -177,6 +184,31 @@ def _watch(name: str, raw: Raw) -> Watch:
         cusum_k=float(raw.get("cusum_k", DEFAULT_CUSUM_K)),
         shape=expected_shape(raw["shape"]) if "shape" in raw else None,
         profile=profile,
+    )
+
+
+#: A shape alone (``{expected: 1.0}``): the share of bodies of another shape at
+#: which it is warning and critical. Error answers have their own shape, so a
+#: service that fails 1 % of its calls must not alarm forever; the categorical
+#: defaults would warn at 0.7 % (at 0.06 Jensen-Shannon).
+UNEXPECTED_SHAPE_SHARES = (0.05, 0.10)
+
+
+def _unexpected_share_scores(method: str) -> tuple[float, float]:
+    """``method``'s score for :data:`UNEXPECTED_SHAPE_SHARES` of unexpected shapes.
+
+    >>> tuple(round(score, 3) for score in _unexpected_share_scores("jensen_shannon"))
+    (0.16, 0.228)
+    """
+    score = METHODS[method].score
+    assert score is not None  # every distance method scores a window alone
+    expected = np.array([1.0, 0.0])
+    return cast(
+        tuple[float, float],
+        tuple(
+            float(score(expected, np.array([1.0 - share, share]) * 1000, WindowInputs()).score)
+            for share in UNEXPECTED_SHAPE_SHARES
+        ),
     )
 
 

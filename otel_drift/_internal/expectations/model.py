@@ -266,6 +266,9 @@ class Expectation:
     hysteresis: Hysteresis = field(default_factory=Hysteresis)
     #: Model quality to compare label feedback with (None: not declared).
     feedback: Feedback | None = None
+    #: Attributes whose values a drifting window is traced to (``engine/segments.py``);
+    #: None: not declared, the default ones.
+    explain_by: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,9 @@ class _Checker:
         self.match(as_mapping(raw.get("match")), (*path, "match"))
         self.window_and_samples(raw, defaults, path)
         self.feedback(as_mapping(raw.get("feedback")), (*path, "feedback"))
+        explain_by = raw.get("explain_by")
+        if isinstance(explain_by, list):
+            self.explain_by(explain_by, (*path, "explain_by"))
         watches = raw.get("watch")
         if isinstance(watches, dict):
             for watch_name, watch in watches.items():
@@ -113,6 +116,26 @@ class _Checker:
         for attribute, pattern in as_mapping(match.get("attribute_regex")).items():
             if isinstance(pattern, str):
                 self.regex(pattern, (*path, "attribute_regex", attribute))
+
+    def explain_by(self, attributes: list[Any], path: PathParts) -> None:
+        seen: dict[str, int] = {}
+        for index, attribute in enumerate(attributes):
+            if not isinstance(attribute, str):
+                continue  # the schema reports it
+            if attribute != attribute.strip() or any(c.isspace() for c in attribute):
+                self.add(
+                    (*path, index),
+                    f"{json.dumps(attribute)} holds white space; no span attribute does.",
+                    "write the attribute's name as spans carry it, e.g. cloud.region.",
+                )
+            elif attribute in seen:
+                self.add(
+                    (*path, index),
+                    f"{json.dumps(attribute)} is already explain_by[{seen[attribute]}].",
+                    "name each attribute once.",
+                )
+            else:
+                seen[attribute] = index
 
     def regex(self, pattern: str, path: PathParts) -> None:
         fix = (

@@ -17,6 +17,9 @@ against 128,500 for the reader alone, so discovery, this accumulation and
 the write take about 7.4 us a span (benchmarks/learn_traces.py). Memory, by
 arithmetic: a key with three values, windows of 200 and 120 windows kept,
 holds 144 kB of window codes plus 24 kB of grid counts per numeric value.
+With a profile (``Learner(profile=Slotting(...))``), each key also keeps its
+counts and reference windows per time slot (``slots.py``, which says the
+memory), and no flat reservoir.
 
 >>> learner = Learner(window=2, max_windows=4, max_keys=10)
 >>> from otel_drift._internal.learn.discover import SpanRecord
@@ -41,7 +44,8 @@ from typing import Any
 import numpy as np
 
 from otel_drift._internal.learn.discover import Key, SpanRecord, discover
-from otel_drift._internal.learn.grid import CELLS, cell_of
+from otel_drift._internal.learn.grid import CELLS, cell_of, cell_values
+from otel_drift._internal.learn.slots import SlotStats, Slotting
 
 #: Labels told apart per watched value; rarer ones are counted as "other".
 MAX_LABELS = 64
@@ -57,7 +61,9 @@ Codes = np.ndarray[Any, np.dtype[np.int16]]
 class KeyStats:
     """One expectation's counts, extremes, period and reservoir of windows."""
 
-    def __init__(self, window: int, max_windows: int, rng: random.Random) -> None:
+    def __init__(
+        self, window: int, max_windows: int, rng: random.Random, slotting: Slotting | None = None
+    ) -> None:
         self.window = window
         self.max_windows = max_windows
         self.rng = rng
@@ -74,8 +80,18 @@ class KeyStats:
         self.labels: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
         self._rows = 0
         self._current: dict[str, list[int]] = {}
+        #: With a profile: the counts and windows per slot, and each current row's slot.
+        self.slotted = (
+            None
+            if slotting is None
+            else SlotStats(slotting, max_windows=max_windows, label_codes=MAX_LABELS + 1, rng=rng)
+        )
+        self._slots: list[int] = []
 
-    def add(self, values: dict[str, float | str], start_ns: int, end_ns: int) -> None:
+    def add(
+        self, values: dict[str, float | str], start_ns: int, end_ns: int, slot: int = 0
+    ) -> None:
+        """One span's values; ``slot``: its start's profile slot (with a profile only)."""
         if not self.spans:
             self.first_ns = start_ns
         self.spans += 1
@@ -89,6 +105,8 @@ class KeyStats:
                 column = current[name] = [MISSING] * rows
             column.append(self._encode(name, value))
         self._rows = rows = rows + 1
+        if self.slotted is not None:
+            self._slots.append(slot)
         if len(values) != len(current):
             for column in current.values():
                 if len(column) < rows:
@@ -116,9 +134,13 @@ class KeyStats:
 
     def _close(self, *, keep: bool) -> None:
         window: dict[str, Codes] = {}
+        slotted = self.slotted
+        slots = np.array(self._slots, dtype=np.int16)
         for name, column in self._current.items():
             codes = np.array(column, dtype=np.int16)
             present = codes[codes >= 0]
+            if slotted is not None:
+                slotted.count(name, codes, slots, name in NUMERIC)
             if name in NUMERIC:
                 counts = self.numbers.setdefault(name, np.zeros(CELLS, dtype=np.int64))
                 counts += np.bincount(present, minlength=CELLS)
@@ -128,10 +150,13 @@ class KeyStats:
             window[name] = codes
         self._current = {name: [] for name in self._current}
         self._rows = 0
+        self._slots = []
         if not keep:
             return
         self.windows_seen += 1
-        if len(self.windows) < self.max_windows:
+        if slotted is not None:
+            slotted.keep(int(slots[0]), window)
+        elif len(self.windows) < self.max_windows:
             self.windows.append(window)
         else:
             slot = self.rng.randrange(self.windows_seen)
@@ -154,6 +179,18 @@ class KeyStats:
                 found[text] = int(counts[code])
         return found
 
+    def replay(self, name: str, codes: Codes) -> np.ndarray[Any, Any]:
+        """A stored window's column as the engine would read it: numbers (NaN) or labels (None)."""
+        if name in NUMERIC:
+            return np.where(codes == MISSING, np.nan, cell_values(codes))
+        table = np.array([*self.vocabulary.get(name, {}), None], dtype=object)
+        texts = np.full(codes.size, None, dtype=object)
+        present = codes >= 0
+        known = present & (codes < OTHER)
+        texts[known] = table[codes[known]]
+        texts[present & (codes == OTHER)] = "\x00other"
+        return texts
+
     def present(self, name: str) -> int:
         """How many spans gave ``name`` a value."""
         counts = self.numbers.get(name) if name in NUMERIC else self.labels.get(name)
@@ -170,8 +207,11 @@ class Learner:
         max_windows: int = 120,
         max_keys: int = 1000,
         keep: Callable[[Key], bool] | None = None,
+        profile: Slotting | None = None,
     ) -> None:
         self.window = window
+        #: With a profile: each key's values are also counted per time slot.
+        self.profile = profile
         #: Which discovered keys to learn (None: all); the others are not counted.
         self.keep = keep
         self.max_windows = max_windows
@@ -184,6 +224,7 @@ class Learner:
 
     def add(self, record: SpanRecord) -> None:
         self.spans += 1
+        slot = 0 if self.profile is None else self.profile.slot(record.start_ns)
         for key, values in discover(record):
             stats = self.keys.get(key)
             if stats is None:
@@ -192,8 +233,10 @@ class Learner:
                 if len(self.keys) >= self.max_keys:
                     self.untracked[key.family] += 1
                     continue
-                stats = self.keys[key] = KeyStats(self.window, self.max_windows, self._rng)
-            stats.add(values, record.start_ns, record.end_ns)
+                stats = self.keys[key] = KeyStats(
+                    self.window, self.max_windows, self._rng, self.profile
+                )
+            stats.add(values, record.start_ns, record.end_ns, slot)
 
     def finish(self) -> None:
         for stats in self.keys.values():

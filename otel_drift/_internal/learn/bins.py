@@ -28,7 +28,8 @@ One definition for every baseline command: ``baseline`` on a CSV and
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 #: Share of the data left to each outer bin by the inner edges' quantiles.
 TAIL = 0.005
@@ -112,3 +113,15 @@ def rounded_shares(shares: Sequence[float]) -> list[float]:
     largest = max(range(len(rounded)), key=lambda i: rounded[i])
     rounded[largest] = round(rounded[largest] + (1.0 - math.fsum(rounded)), 6)
     return rounded
+
+
+def categorical_baseline(counts: Mapping[str, int]) -> dict[str, Any]:
+    """``{categories, samples}`` of label counts, the most frequent first.
+
+    >>> categorical_baseline({"4xx": 1, "2xx": 3})
+    {'categories': {'2xx': 0.75, '4xx': 0.25}, 'samples': 4}
+    """
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    shares = rounded_shares([count for _, count in ordered])
+    categories = {text: share for (text, _), share in zip(ordered, shares, strict=True)}
+    return {"categories": categories, "samples": sum(counts.values())}

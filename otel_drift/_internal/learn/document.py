@@ -21,21 +21,25 @@ import datetime
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from otel_drift._internal.expectations.load import loads_expectations
-from otel_drift._internal.expectations.model import DEFAULT_MIN_SAMPLES, JSON_SHAPE_ATTRIBUTE
+from otel_drift._internal.expectations.model import (
+    DEFAULT_MIN_SAMPLES,
+    JSON_SHAPE_ATTRIBUTE,
+    LEARNED_WARNING_SIGMAS,
+)
 from otel_drift._internal.learn import grid
-from otel_drift._internal.learn.accumulate import MISSING, NUMERIC, OTHER, KeyStats, Learner
+from otel_drift._internal.learn.accumulate import KeyStats, Learner
 from otel_drift._internal.learn.bins import (
+    categorical_baseline,
     inner_probabilities,
     open_edges,
     open_fractions,
-    rounded_shares,
 )
 from otel_drift._internal.learn.discover import (
     INPUT_TOKENS,
@@ -44,7 +48,8 @@ from otel_drift._internal.learn.discover import (
     VARIANT_ATTRIBUTES,
     Key,
 )
-from otel_drift._internal.learn.reference import WindowScores, has_window_score
+from otel_drift._internal.learn.profile import label_profile, numeric_profile, slot_references
+from otel_drift._internal.learn.reference import MIN_WINDOWS, WindowScores, has_window_score
 from otel_drift._internal.learn.yaml_text import plain_number, watch_name
 
 #: Bins per numeric baseline (two of them the open outer bins).
@@ -75,6 +80,8 @@ WATCH_NAMES = {"duration": "latency"}
 #: Labels recorded for information only (the engine reads no array attribute).
 INFORMATIONAL = frozenset({"finish"})
 _PERCENTILES = (0.5, 0.95, 0.99)
+#: What ``learned.scores`` shows of a reference (``slots``: a profile's slots scored).
+SPREAD = ("mean", "std", "max", "slots")
 
 
 @dataclass(frozen=True)
@@ -167,28 +174,33 @@ def numeric_baseline(
     }
 
 
-def _categorical_baseline(counts: Mapping[str, int]) -> dict[str, Any]:
-    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    shares = rounded_shares([count for _, count in ordered])
-    total = sum(counts.values())
-    categories = {text: share for (text, _), share in zip(ordered, shares, strict=True)}
-    return {"categories": categories, "samples": total}
-
-
 def _watches(stats: KeyStats, options: Options) -> dict[str, dict[str, Any]]:
+    """Each watched value seen often enough, with its baseline (a profile when learned per slot)."""
     watches: dict[str, dict[str, Any]] = {}
     least = max(1, options.min_spans // 2)
+    slotted = stats.slotted
+    # A slot holding less than a reference's windows is folded into its neighbour.
+    slot_least = (MIN_WINDOWS + 1) * options.window
+    zone = slotted.slotting.timezone if slotted is not None else ""
     for name, counts in stats.numbers.items():
-        if int(counts.sum()) >= least:
+        if int(counts.sum()) < least:
+            continue
+        if slotted is not None:
+            baseline = numeric_profile(
+                stats, name, bins=options.bins, min_count=slot_least, timezone=zone
+            )
+        else:
             baseline = numeric_baseline(counts, stats.low[name], stats.high[name], options.bins)
-            watches[WATCH_NAMES.get(name, name)] = {**SOURCES[name], "baseline": baseline}
+        watches[WATCH_NAMES.get(name, name)] = {**SOURCES[name], "baseline": baseline}
     for name in stats.labels:
         labels = stats.label_counts(name)
         if name in INFORMATIONAL or sum(labels.values()) < least:
             continue
         watches[WATCH_NAMES.get(name, name)] = {
             **SOURCES[name],
-            "baseline": _categorical_baseline(labels),
+            "baseline": categorical_baseline(labels)
+            if slotted is None
+            else label_profile(stats, name, min_count=slot_least, timezone=zone),
         }
     return watches
 
@@ -203,45 +215,67 @@ def _percentiles(stats: KeyStats) -> dict[str, Any]:
     }
 
 
-def _replay(stats: KeyStats, name: str, codes: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """A stored window's column as the engine would read it: numbers (NaN) or labels (None)."""
-    if name in NUMERIC:
-        values = grid.cell_values(codes)
-        return np.where(codes == MISSING, np.nan, values)
-    table = np.array([*stats.vocabulary.get(name, {}), None], dtype=object)
-    texts = np.full(codes.size, None, dtype=object)
-    present = codes >= 0
-    known = present & (codes < OTHER)
-    texts[known] = table[codes[known]]
-    texts[present & (codes == OTHER)] = "\x00other"
-    return texts
+def value_names(stats: KeyStats) -> dict[str, str]:
+    """Watch name in the file -> the learner's name of the value it watches."""
+    return {WATCH_NAMES.get(n, n): n for n in (*stats.numbers, *stats.labels)}
 
 
-def _reference(document: dict[str, Any], chosen: list[KeyStats], options: Options) -> None:
-    """Score each key's stored windows against its new baselines; write ``reference:``."""
+def _warning(block: Mapping[str, float]) -> float:
+    return max(block["mean"] + LEARNED_WARNING_SIGMAS * block["std"], block["max"])
+
+
+def score_references(
+    document: dict[str, Any],
+    scored: Sequence[tuple[int, KeyStats, Mapping[str, str]]],
+    options: Options,
+) -> None:
+    """Score stored windows against the document's baselines; write their ``reference:``.
+
+    ``scored``: (index of an expectation, its key's stats, watch name -> value
+    name) for the watches to score; other watches are left as they are. Each
+    is scored with its own method, at its expectation's window (in spans; the
+    learner's for a window in seconds) and ``min_samples``; a profile, slot by
+    slot (``profile.py``).
+    """
     loaded = loads_expectations(json.dumps(document))
-    for entry, expectation, stats in zip(
-        document["expectations"], loaded.expectations, chosen, strict=True
-    ):
+    for index, stats, names in scored:
+        entry = document["expectations"][index]
+        expectation = loaded.expectations[index]
+        window = expectation.window.spans or options.window
         spread: dict[str, Any] = {}
-        names = {WATCH_NAMES.get(n, n): n for n in (*stats.numbers, *stats.labels)}
         for watch in expectation.watch:
-            if not has_window_score(watch):
+            name = names.get(watch.name)
+            if name is None or not has_window_score(watch):
                 continue
-            scores = WindowScores(watch, window=options.window, min_samples=expectation.min_samples)
-            for window in stats.windows:
-                column = window.get(names[watch.name])
-                if column is not None:
-                    scores.add(_replay(stats, names[watch.name], column))
-            block = scores.block()
-            if block is None:
-                continue
-            written = entry["watch"][watch.name]
-            written["baseline"]["reference"] = block
-            spread[watch.name] = {k: block[k] for k in ("mean", "std", "max")}
-        entry["learned"]["windows"] = len(stats.windows)
+            written = entry["watch"][watch.name]["baseline"]
+            block: dict[str, Any] | None
+            if watch.profile is not None:
+                blocks = slot_references(
+                    watch, stats, name, window=window, min_samples=expectation.min_samples
+                )
+                for slot, block in blocks.items():
+                    written["slots"][slot]["reference"] = block
+                # The loader takes its thresholds from the slot whose warning is highest.
+                widest = max(blocks.values(), key=_warning, default=None)
+                block = None if widest is None else {**widest, "slots": len(blocks)}
+            else:
+                scores = WindowScores(watch, window=window, min_samples=expectation.min_samples)
+                for stored in stats.windows:
+                    column = stored.get(name)
+                    if column is not None:
+                        scores.add(stats.replay(name, column))
+                block = scores.block()
+                if block is not None:
+                    written["reference"] = block
+            if block is not None:
+                spread[watch.name] = {k: v for k, v in block.items() if k in SPREAD}
+        learned = entry.setdefault("learned", {})
+        if stats.slotted is None:
+            learned["windows"] = len(stats.windows)
+        else:
+            learned["windows"] = sum(len(kept) for kept in stats.slotted.windows.values())
         if spread:
-            entry["learned"]["scores"] = spread
+            learned["scores"] = spread
 
 
 def _when(ns: int) -> str:
@@ -251,6 +285,16 @@ def _when(ns: int) -> str:
 
 def learned_document(learner: Learner, options: Options) -> Learned:
     """The expectations file learned by ``learner`` (call ``learner.finish()`` first)."""
+    learned, kept = unscored_document(learner, options)
+    if kept:
+        # No warning/critical is written: the loader learns them from reference:.
+        scored = [(i, stats, value_names(stats)) for i, stats in enumerate(kept)]
+        score_references(learned.document, scored, options)
+    return learned
+
+
+def unscored_document(learner: Learner, options: Options) -> tuple[Learned, list[KeyStats]]:
+    """The learned document before its ``reference:`` blocks, and each expectation's stats."""
     chosen, learned = _chosen(learner, options)
     expectations = []
     taken: set[str] = set()
@@ -269,7 +313,7 @@ def learned_document(learner: Learner, options: Options) -> Learned:
         }
         finish = stats.label_counts("finish")
         if finish:
-            info["finish_reasons"] = _categorical_baseline(finish)["categories"]
+            info["finish_reasons"] = categorical_baseline(finish)["categories"]
         expectations.append(
             {
                 "name": _name(key, by_method, taken),
@@ -285,10 +329,7 @@ def learned_document(learner: Learner, options: Options) -> Learned:
         learned.first_ns = min(learned.first_ns or stats.first_ns, stats.first_ns)
         learned.last_ns = max(learned.last_ns, stats.last_ns)
     learned.document = {"version": 1, "expectations": expectations}
-    if expectations:
-        # No warning/critical is written: the loader learns them from reference:.
-        _reference(learned.document, kept, options)
-    return learned
+    return learned, kept
 
 
 def header(learned: Learned, source: str) -> str:

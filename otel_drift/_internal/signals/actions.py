@@ -31,6 +31,7 @@ from typing import Any
 
 from otel_drift import environment_variables as ev
 from otel_drift._internal.engine.results import WindowEvaluation
+from otel_drift._internal.engine.what_moved import SegmentShare
 from otel_drift._internal.semconv import STATUS_CHANGED_EVENT, STATUS_NAMES
 
 _logger = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ class DriftTransition:
     window_partial: bool
     service_name: str | None = None
     service_version: str | None = None
+    #: What moved most (``drift.top_changes``), e.g. ``500: 1.0% -> 15.2%``.
+    top_changes: tuple[str, ...] = ()
+    #: The segments that carried the drift (``drift.explained_by``): segment, share,
+    #: score without it, its own score, its values in the window.
+    explained_by: tuple[SegmentShare, ...] = ()
 
     @property
     def worsened(self) -> bool:
@@ -111,6 +117,8 @@ def transitions(
             window_partial=window.partial,
             service_name=None if name is None else str(name),
             service_version=None if version is None else str(version),
+            top_changes=evaluation.top_changes,
+            explained_by=evaluation.explained,
         )
         for evaluation in window.watches
         if evaluation.status != evaluation.previous_status

@@ -11,6 +11,7 @@ import threading
 from typing import TextIO
 
 from otel_drift._internal.engine.results import WindowEvaluation
+from otel_drift._internal.engine.what_moved import explained_text
 from otel_drift._internal.semconv import STATUS_NAMES
 
 
@@ -40,6 +41,8 @@ class ConsoleReporter:
             score = "n/a" if evaluation.score is None else f"{evaluation.score:.4g}"
             p = "" if evaluation.p_value is None else f", p={evaluation.p_value:.2g}"
             moved = f": {'; '.join(evaluation.top_changes)}" if evaluation.top_changes else ""
+            if evaluation.explained:
+                moved += f"; {explained_text(evaluation.explained)}"
             why = f" [{evaluation.reason}]" if evaluation.reason else ""
             lines.append(
                 f"[otel-drift{self._process}] {window.expectation}.{evaluation.watch}: {arrow} "

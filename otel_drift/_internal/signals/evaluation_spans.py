@@ -16,6 +16,7 @@ from opentelemetry.util.types import AttributeValue
 from otel_drift._internal import semconv as sc
 from otel_drift._internal.engine.results import WindowEvaluation
 from otel_drift._internal.engine.watch_state import WatchEvaluation
+from otel_drift._internal.engine.what_moved import explained_text
 from otel_drift._internal.semconv import OWN_SCOPE, STATUS_NAMES
 from otel_drift.version import __version__
 
@@ -33,6 +34,8 @@ def _describe(evaluation: WatchEvaluation) -> str:
         return f"{evaluation.watch}: not enough data ({evaluation.samples} values)"
     threshold = evaluation.critical if evaluation.level == 2 else evaluation.warning
     moved = f"; {', '.join(evaluation.top_changes)}" if evaluation.top_changes else ""
+    if evaluation.explained:
+        moved += f"; {explained_text(evaluation.explained)}"
     return (
         f"{evaluation.watch}: {STATUS_NAMES[evaluation.status]} "
         f"({evaluation.method} {evaluation.score:.4g}, threshold {threshold:g}, "
@@ -121,6 +124,9 @@ class EvaluationSpans:
                 event[sc.P_VALUE] = evaluation.p_value
             if evaluation.top_changes:
                 event[sc.TOP_CHANGES] = list(evaluation.top_changes)
+            if evaluation.explained:
+                event[sc.EXPLAINED_BY] = [s.segment for s in evaluation.explained]
+                event[sc.EXPLAINED_SHARE] = [s.share for s in evaluation.explained]
             if evaluation.reason:
                 event[sc.REASON_TEXT] = evaluation.reason
             if events < MAX_EVALUATION_EVENTS:

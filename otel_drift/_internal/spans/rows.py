@@ -4,7 +4,12 @@
 a span feeds (``spans/matching.py``); for each, it appends one row to that
 expectation's ``Rows`` buffer: the span's context, start and end times,
 status code, then the attributes the expectation's watches read, each name
-once. The span itself is not kept: it is freed where the SDK frees it.
+once, then its ``explain_by`` attributes not read already (``engine/segments.py``;
+none with ``explain_by: []``, which leaves the row as it was), and, when it is
+explained by ``feature_flag.result.variant``, the span's events if any (a reference:
+the variant an OpenFeature hook put on a ``feature_flag.evaluation`` event is
+looked for on the worker). The span itself is not kept: it is freed where the
+SDK frees it.
 
 One flat list per expectation, extended with one tuple per span: a single C
 call, so a row is never split by another thread, and nothing made for the
@@ -18,16 +23,28 @@ a row costs ~0.25 µs to write and ~0.1 µs to read back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import partial
+from itertools import compress
+from operator import is_not
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext
 
+from otel_drift._internal.engine.segments import (
+    FLAG_EVENT,
+    FLAG_KEY,
+    FLAG_VARIANT,
+    segment_attributes,
+)
 from otel_drift._internal.expectations.model import Expectation
 
 #: What each watched value reads (see ``Rows.specs``).
 ATTRIBUTE, DURATION, STATUS = 0, 1, 2
+
+#: A row's events slot holds the span's events, or None when it had none.
+_PRESENT = partial(is_not, None)
 
 #: Rows each expectation's buffer holds at least, however many expectations share
 #: the parking's bound (see ``row_capacity``).
@@ -70,17 +87,24 @@ class Rows:
                 # of their names; the engine derives the class.
                 positions = (_HEAD + keys.setdefault(n, len(keys)) for n in watch.source.attributes)
                 specs.append((ATTRIBUTE, tuple(positions)))
+        explained = segment_attributes(expectation) if specs else ()
+        #: Per segment attribute: its position in a row.
+        self.segments = tuple(_HEAD + keys.setdefault(n, len(keys)) for n in explained)
         #: The attribute names a row holds, each once, in order.
         self.keys: tuple[str, ...] = tuple(keys)
         #: Per watched value: what it reads, and for an attribute its names' positions in a row.
         self.specs: tuple[tuple[int, tuple[int, ...]], ...] = tuple(specs)
-        self.stride = _HEAD + len(self.keys)
+        #: The position of the span's events in a row (explained by a flag variant), or 0.
+        self.events = _HEAD + len(self.keys) if FLAG_VARIANT in explained else 0
+        self._flag = explained.index(FLAG_VARIANT) if self.events else -1
+        self.stride = _HEAD + len(self.keys) + (1 if self.events else 0)
         #: The rows, flat: ``stride`` items each. Appended to by request threads.
         self.buffer: list[object] = []
         #: Items at which the buffer is full, and at which the writer wakes the worker.
         self.limit = capacity * self.stride
         self.wake_at = max(1, capacity // 2) * self.stride
-        self._count = len(self.keys)
+        # -1: the general way, which writes the segments' values and events too.
+        self._count = -1 if self.segments else len(self.keys)
         self._first, self._second = (*self.keys, "", "")[:2]
 
     def write(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
@@ -118,6 +142,19 @@ class Rows:
             buffer.extend(
                 (span._context, span._start_time, span._end_time, span._status._status_code)
             )
+        elif self.events:
+            buffer.extend(
+                (
+                    span._context,
+                    span._start_time,
+                    span._end_time,
+                    span._status._status_code,
+                    *map(get, self.keys),
+                    # Only events there are: an empty list kept alive until the worker
+                    # frees it cost more there (~1 µs a span, GC) than this test here.
+                    span._events or None,
+                )
+            )
         else:
             buffer.extend(
                 (
@@ -139,7 +176,8 @@ class Rows:
             head = [span.context, span.start_time, span.end_time, span.status.status_code]
         else:
             head = [span._context, span._start_time, span._end_time, span._status._status_code]
-        return self.values([*head, *map(attributes.get, self.keys)], 0)
+        events = [(span.events if public else span._events) or None] if self.events else []
+        return self.values([*head, *map(attributes.get, self.keys), *events], 0)
 
     def take(self) -> list[object]:
         """The whole rows written so far, removed from the buffer (on the worker).
@@ -159,15 +197,39 @@ class Rows:
 
     def columns(self, rows: list[object]) -> list[list[object]]:
         """A column per watched value, in the order of the watches, as the engine's
-        sources define them raw."""
+        sources define them raw; then one per segment attribute."""
         stride = self.stride
-        return [_column(code, where, rows, stride) for code, where in self.specs]
+        columns = [_column(code, where, rows, stride) for code, where in self.specs]
+        columns.extend(rows[position::stride] for position in self.segments)
+        if self.events:
+            flags = columns[len(self.specs) + self._flag]
+            events: list[Any] = rows[self.events :: stride]
+            for row in compress(range(len(events)), map(_PRESENT, events)):
+                if flags[row] is None:
+                    flags[row] = flag_variant(events[row])
+        return columns
 
     def values(self, rows: list[object], row: int) -> tuple[object, ...]:
-        """The watched values of row ``row`` alone, as ``engine.submit`` queues them."""
+        """The values of row ``row`` alone, as ``engine.submit`` queues them."""
         start = row * self.stride
         one = rows[start : start + self.stride]
-        return tuple(_column(code, where, one, self.stride)[0] for code, where in self.specs)
+        return tuple(column[0] for column in self.columns(one))
+
+
+def flag_variant(events: Sequence[Event]) -> str | None:
+    """``key:variant`` of the first ``feature_flag.evaluation`` event with a variant.
+
+    >>> from opentelemetry.sdk.trace import Event
+    >>> flag_variant([Event("x"), Event(FLAG_EVENT, {FLAG_KEY: "checkout", FLAG_VARIANT: "on"})])
+    'checkout:on'
+    """
+    for event in events:
+        if event.name == FLAG_EVENT:
+            attributes = event.attributes or {}
+            variant = attributes.get(FLAG_VARIANT)
+            if variant is not None:
+                return f"{attributes.get(FLAG_KEY, '')}:{variant}"
+    return None
 
 
 def _column(code: int, where: tuple[int, ...], rows: list[object], stride: int) -> list[object]:

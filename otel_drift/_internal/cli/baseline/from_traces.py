@@ -6,8 +6,12 @@ requests (a ``.json`` file holding one request, or JSON Lines of them),
 through the exporter's own reader, one request at a time: a million spans are
 streamed, never held. Each span becomes a ``learn.SpanRecord`` and goes to a
 ``learn.Learner`` per service; the learned document is checked like
-``otel-drift validate`` before it is written. otel-drift's own spans
-(``drift.evaluation``, violations) are left out.
+``otel-drift validate`` before it is written (atomically: a temporary file
+renamed over the output). otel-drift's own spans (``drift.evaluation``,
+violations) are left out. ``--profile`` learns each baseline per hour of the
+day or week (``learn/slots.py``, ``learn/profile.py``); ``--update EXISTING``
+merges what was learned into EXISTING, keeping the user's edits
+(``learn/update.py``).
 
 Measured on a synthetic recording of a million server spans (3 routes, one
 request per 100 spans): see benchmarks/RESULTS.md, "Learning".
@@ -17,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +35,7 @@ from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from otel_drift._internal.cli.traces import request_spans
 from otel_drift._internal.expectations.errors import ExpectationsError
 from otel_drift._internal.expectations.load import loads_expectations
+from otel_drift._internal.expectations.profiles import DEFAULT_TIMEZONE
 from otel_drift._internal.exporters.otlp_json_file import (
     TRACES_FILE_NAME,
     attribute_value,
@@ -37,6 +44,8 @@ from otel_drift._internal.exporters.otlp_json_file import (
 from otel_drift._internal.learn.accumulate import Learner
 from otel_drift._internal.learn.discover import Key, SpanRecord
 from otel_drift._internal.learn.document import Options, header, learned_document
+from otel_drift._internal.learn.slots import Slotting
+from otel_drift._internal.learn.update import read_existing, updated_document
 from otel_drift._internal.learn.yaml_text import dump
 
 #: Defaults of the options that mean something else for a CSV.
@@ -50,6 +59,8 @@ KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 STATUSES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 #: Spans between two progress updates.
 PROGRESS_EVERY = 10_000
+#: ``--profile`` choices -> the file's profile kinds.
+PROFILES = {"hour-of-day": "hour_of_day", "hour-of-week": "hour_of_week"}
 
 
 class TracesError(Exception):
@@ -150,8 +161,14 @@ def _selector(include: str | None, exclude: str | None) -> Any:
     return keep
 
 
-def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str, int]:
-    """(service, YAML text, number of expectations) learned from ``files``."""
+def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str]:
+    """(YAML text, what it holds) learned from ``files``."""
+    existing = read_existing(arguments.update) if arguments.update is not None else None
+    profile = (
+        Slotting(PROFILES[arguments.profile], arguments.timezone or DEFAULT_TIMEZONE)
+        if arguments.profile is not None
+        else None
+    )
     window = arguments.window or DEFAULT_WINDOW
     keep = _selector(arguments.include, arguments.exclude or None)
     options = Options(
@@ -176,7 +193,10 @@ def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str, i
             if len(learners) >= MAX_SERVICES:
                 continue
             learner = learners[service] = Learner(
-                window=window, max_keys=max(4 * options.max_expectations, 256), keep=keep
+                window=window,
+                max_keys=max(4 * options.max_expectations, 256),
+                keep=keep,
+                profile=profile,
             )
         learner.add(record)
     progress.close()
@@ -194,7 +214,11 @@ def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str, i
         )
     ((service, learner),) = learners.items()
     learner.finish()
-    learned = learned_document(learner, options)
+    if existing is None:
+        learned, summary = learned_document(learner, options), ""
+    else:
+        learned, merge = updated_document(learner, options, existing)
+        summary = merge.text()
     for note, names in (
         (f"fewer than --min-spans {options.min_spans} spans", learned.too_few),
         (f"beyond --max-expectations {options.max_expectations}", learned.over_limit),
@@ -216,8 +240,24 @@ def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str, i
             f"--min-spans {options.min_spans} times; lower --min-spans or record longer."
         )
     source = f"the spans of service {service!r} in {', '.join(map(str, files))}"
+    opening = header(learned, source)
+    if existing is not None:
+        opening += f"Updated from {existing.path}: {summary}.\n"
     count = len(learned.document["expectations"])
-    return service, dump(learned.document, header(learned, source)), count
+    written = f"{count} expectations for service {service!r}" + (f"; {summary}" if summary else "")
+    return dump(learned.document, opening), written
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` through a temporary file in its folder, renamed over it."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def from_traces(arguments: argparse.Namespace) -> int:
@@ -233,16 +273,33 @@ def from_traces(arguments: argparse.Namespace) -> int:
                 f"otel-drift baseline: bad regular expression {pattern!r}: {error}", file=sys.stderr
             )
             return EXIT_USAGE
+    if arguments.timezone is not None and arguments.profile is None:
+        print("otel-drift baseline: --timezone goes with --profile", file=sys.stderr)
+        return EXIT_USAGE
+    if arguments.profile is not None:
+        try:
+            Slotting(PROFILES[arguments.profile], arguments.timezone or DEFAULT_TIMEZONE)
+        except (KeyError, ValueError) as error:  # ZoneInfoNotFoundError is a KeyError
+            print(
+                f"otel-drift baseline: --timezone {arguments.timezone!r} is unknown ({error!r}); "
+                "give an IANA name such as Europe/Paris, or UTC.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     try:
         files = trace_files(arguments.from_traces)
-        service, text, count = learn(arguments, files)
-        loads_expectations(text, path=str(output))
+        text, written = learn(arguments, files)
     except TracesError as error:
         print(f"otel-drift baseline: {error}", file=sys.stderr)
         return EXIT_FAILED
+    except ExpectationsError as error:  # --update: EXISTING must load first
+        print(f"otel-drift baseline: --update needs a valid file:\n{error}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        loads_expectations(text, path=str(output))
     except ExpectationsError as error:  # a bug of ours: say so rather than write it
         print(f"otel-drift baseline: the learned file is invalid:\n{error}", file=sys.stderr)
         return EXIT_FAILED
-    output.write_text(text, encoding="utf-8")
-    print(f"{output}: wrote {count} expectations for service {service!r}", file=sys.stderr)
+    write_atomically(output, text)
+    print(f"{output}: wrote {written}", file=sys.stderr)
     return EXIT_OK

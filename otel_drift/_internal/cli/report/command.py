@@ -2,7 +2,8 @@
 
 Per process, expectation and watched value, most severe first: what moved in
 the window that drifted (its bins next to the baseline, its
-``drift.top_changes`` and p-value), why the status is what it is (held by
+``drift.top_changes`` and p-value, the segment that carried it:
+``drift.explained_by``), why the status is what it is (held by
 hysteresis, no valid values), the score of each window against the
 thresholds, and the status per window. Reads an OTLP/JSON folder
 (``traces.jsonl`` + ``metrics.jsonl``) or a Prometheus server over a time
@@ -87,6 +88,12 @@ def _explanation(r: WatchReport) -> str:
         if verdict.top_changes:
             items = "".join(f"<li>{escape(change)}</li>" for change in verdict.top_changes)
             parts.append(f"<p>What moved (baseline -&gt; window):</p><ul>{items}</ul>")
+        if verdict.explained:
+            items = "".join(
+                f"<li>{escape(segment)}: {100 * share:.0f}% of the score</li>"
+                for segment, share in verdict.explained
+            )
+            parts.append(f"<p>Carried by (explain_by):</p><ul>{items}</ul>")
     return "".join(parts)
 
 
