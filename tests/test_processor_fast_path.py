@@ -260,8 +260,8 @@ def test_a_span_whose_values_cannot_be_read_loses_only_itself(
     checkout_only = EXPECTATIONS.split("  - name: checkout-post", maxsplit=1)[0]
     fed, queued, errors = _fed_by_drain(spans, monkeypatch, checkout_only)
     # Its values could not be read: that span alone is lost, the others are fed.
-    # After the watched values, the default explain_by's (service.version, flag variant).
-    assert fed == [(0, _CONTEXT, (2_000, 200, None, None)), (0, _CONTEXT, (2_000, 200, None, None))]
+    # After the watched values, the default explain_by's (the flag variant).
+    assert fed == [(0, _CONTEXT, (2_000, 200, None)), (0, _CONTEXT, (2_000, 200, None))]
     assert (errors, queued) == (1, [])
 
 
@@ -277,7 +277,7 @@ def test_spans_of_other_classes_take_the_public_path() -> None:
     queued, errors = _queued([span])
     assert errors == 0
     duration = span.end_time - span.start_time
-    assert queued == [(0, span.context, (duration, None, None, None))]  # + default explain_by
+    assert queued == [(0, span.context, (duration, None, None))]  # + default explain_by
 
 
 def test_a_changed_span_layout_turns_the_private_path_off(

@@ -1,5 +1,8 @@
 """Traffic for the demo service: steady like the baseline, then drifted.
 
+With ``--learn N``, N steady requests come first: what the service learns
+its baselines from when it runs with ``OTEL_DRIFT_LEARN`` (``./scripts/demo --learn``).
+
 Steady requests follow the baseline of ``expectations.yaml``: cart sizes that
 give its latency bins, 2% unknown carts (404) and 1% gateway failures (500).
 From the drift phase on, carts are four times bigger and the payment gateway
@@ -54,9 +57,11 @@ def wait_until_up(base: str, seconds: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def run(base: str, steady: int, drifted: int, concurrency: int, seed: int) -> None:
+def run(
+    base: str, steady: int, drifted: int, concurrency: int, seed: int, *, learn: int = 0
+) -> None:
     rng = random.Random(seed)
-    phases = [("steady", steady, False), ("drifted", drifted, True)]
+    phases = [("learning", learn, False), ("steady", steady, False), ("drifted", drifted, True)]
     with ThreadPoolExecutor(concurrency) as pool:
         for name, count, drift in phases:
             if count <= 0:
@@ -65,6 +70,7 @@ def run(base: str, steady: int, drifted: int, concurrency: int, seed: int) -> No
             urls = [f"{base}/checkout?{_query(rng, drift)}" for _ in range(count)]
             # Requests the drift does not watch, so non-matching spans flow too.
             urls += [f"{base}/catalog"] * (count // 10)
+            rng.shuffle(urls)  # a steady mix of routes, as real traffic comes
             statuses = list(pool.map(_get, urls))
             errors = sum(1 for s in statuses if s >= 500)
             print(f"[traffic] {name}: done, {errors} server errors", file=sys.stderr, flush=True)
@@ -77,11 +83,14 @@ def main() -> None:
     parser.add_argument("--drifted", type=int, default=1500)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--learn", type=int, default=0, help="steady requests first, for live learning"
+    )
     args = parser.parse_args()
     if not args.base.startswith(("http://127.", "http://localhost")):
         parser.error("the demo sends traffic to loopback only")
     wait_until_up(args.base)
-    run(args.base, args.steady, args.drifted, args.concurrency, args.seed)
+    run(args.base, args.steady, args.drifted, args.concurrency, args.seed, learn=args.learn)
 
 
 if __name__ == "__main__":
