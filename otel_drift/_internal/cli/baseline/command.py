@@ -38,7 +38,8 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--name", help="expectation name, e.g. credit-model (data files)")
     parser.add_argument(
-        "--model-name", help="ml.model.name to match (default: --name); see name_model()"
+        "--model-name",
+        help="ml.model.name to match (default: the --model's own name, or --name)",
     )
     parser.add_argument("--model-version", help="ml.model.version to match (default: any)")
     parser.add_argument("--features", help="comma-separated columns to watch (default: all)")
@@ -103,7 +104,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     progress.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-@command("baseline", "build a model's expectations file from reference data", _arguments)
+@command(
+    "baseline",
+    "learn expectations: a model's from data, a service's from traces or Prometheus",
+    _arguments,
+)
 def baseline(arguments: argparse.Namespace) -> int:
     output: Path = arguments.output
     given = [arguments.data, arguments.from_traces, arguments.from_prometheus]
