@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +49,7 @@ from otel_drift._internal.learn.discover import (
 )
 from otel_drift._internal.learn.profile import label_profile, numeric_profile, slot_references
 from otel_drift._internal.learn.reference import MIN_WINDOWS, WindowScores, has_window_score
-from otel_drift._internal.learn.yaml_text import plain_number, watch_name
+from otel_drift._internal.learn.yaml_text import dotted_name, plain_number, watch_name
 
 #: Bins per numeric baseline (two of them the open outer bins).
 BINS = 10
@@ -116,8 +115,7 @@ def _name(key: Key, by_method: bool, taken: set[str]) -> str:
     """``traffic``, ``route.orders``, ``route.POST.orders``, ``client.api.example.com_items``..."""
     if key.family == "mix":
         return watch_name("traffic", taken)
-    clean = re.sub(r"[^A-Za-z0-9.-]+", "_", _label(key, by_method)).strip("_.")
-    return watch_name(f"{key.family}.{clean}", taken)
+    return watch_name(dotted_name(key.family, _label(key, by_method)), taken)
 
 
 def _chosen(learner: Learner, options: Options) -> tuple[list[tuple[Key, bool]], Learned]:

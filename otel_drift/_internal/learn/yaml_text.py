@@ -13,6 +13,8 @@ import yaml
 
 #: Watch names allowed by the schema (they become metric attributes).
 _NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+#: What a learned expectation's label keeps of a route or target (the rest becomes ``_``).
+_LABEL = re.compile(r"[^A-Za-z0-9.-]+")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -46,6 +48,13 @@ def watch_name(feature: str, taken: set[str], suffix: str = "") -> str:
         n += 1
     taken.add(name)
     return name
+
+
+def dotted_name(family: str, label: str) -> str:
+    """A learned expectation's name before it is made unique: ``route.GET_orders``,
+    ``client.api.example.com_items`` (both ``baseline --from-traces`` and
+    ``--from-prometheus`` name them so)."""
+    return f"{family}.{_LABEL.sub('_', label).strip('_.')}"
 
 
 def plain_number(value: float) -> float | int:

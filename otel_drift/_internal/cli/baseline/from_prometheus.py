@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otel_drift._internal.cli.baseline.from_traces import PROFILES
+from otel_drift._internal.cli.baseline.from_traces import PROFILES, target_filter
 from otel_drift._internal.cli.baseline.prom_document import PromDocument, Slots, when
 from otel_drift._internal.cli.baseline.prom_histograms import (
     FAMILIES,
@@ -150,16 +150,6 @@ def _chosen(
     return set(eligible[:room]), too_few, [k[1] for k in eligible[room:]]
 
 
-def _keeper(include: str | None, exclude: str | None) -> Callable[[str], bool]:
-    """--include / --exclude: regular expressions on the route or host."""
-    wanted = re.compile(include) if include else None
-    unwanted = re.compile(exclude) if exclude else None
-    return lambda target: (
-        (wanted is None or bool(wanted.search(target)))
-        and (unwanted is None or not unwanted.search(target))
-    )
-
-
 def _windows(arguments: argparse.Namespace) -> Windows:
     window = arguments.window if arguments.window is not None else DEFAULT_WINDOW
     try:
@@ -194,7 +184,7 @@ def learn(arguments: argparse.Namespace) -> tuple[str, int]:
         )
     try:
         extra = clean_selector(arguments.selector) if arguments.selector else ""
-        keep = _keeper(arguments.include, arguments.exclude or None)
+        keep = target_filter(arguments.include, arguments.exclude or None)
     except (ValueError, re.error) as error:
         raise PrometheusBaselineError(f"--selector/--include/--exclude: {error}") from None
     windows = _windows(arguments)

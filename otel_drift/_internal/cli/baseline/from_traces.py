@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -146,19 +146,21 @@ def spans(files: list[Path]) -> Iterator[tuple[str, SpanRecord]]:
             ) from error
 
 
-def _selector(include: str | None, exclude: str | None) -> Any:
-    """Which keys to learn: routes and client targets against --include / --exclude."""
+def target_filter(include: str | None, exclude: str | None) -> Callable[[str], bool]:
+    """--include / --exclude: regular expressions a route or client target must
+    match, and must not (``re.error`` for a bad one)."""
     wanted = re.compile(include) if include else None
     unwanted = re.compile(exclude) if exclude else None
+    return lambda target: (
+        (wanted is None or bool(wanted.search(target)))
+        and (unwanted is None or not unwanted.search(target))
+    )
 
-    def keep(key: Key) -> bool:
-        if key.family not in ("route", "client"):
-            return True
-        if wanted is not None and not wanted.search(key.target):
-            return False
-        return unwanted is None or not unwanted.search(key.target)
 
-    return keep
+def _selector(include: str | None, exclude: str | None) -> Callable[[Key], bool]:
+    """Which keys to learn: routes and client targets against --include / --exclude."""
+    kept = target_filter(include, exclude)
+    return lambda key: key.family not in ("route", "client") or kept(key.target)
 
 
 def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str]:

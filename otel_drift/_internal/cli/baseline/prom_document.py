@@ -55,7 +55,7 @@ from otel_drift._internal.expectations.profiles import (
 from otel_drift._internal.learn.bins import categorical_baseline, open_edges, open_fractions
 from otel_drift._internal.learn.document import DESCRIBED, SOURCES
 from otel_drift._internal.learn.reference import MIN_WINDOWS, WindowScores, has_window_score
-from otel_drift._internal.learn.yaml_text import plain_number, watch_name
+from otel_drift._internal.learn.yaml_text import dotted_name, plain_number, watch_name
 
 _PERCENTILES = (0.5, 0.95, 0.99)
 Rows = np.ndarray[Any, np.dtype[np.bool_]]
@@ -264,12 +264,10 @@ class PromDocument:
             return
         family = "route" if counts.family.kind == "server" else "client"
         label = f"{counts.method} {counts.target}" if by_method else counts.target
-        clean = re.sub(r"[^A-Za-z0-9.-]+", "_", label).strip("_.")
         requests = latency.counts.sum(axis=1)
         match = _match(counts, by_method)
-        entry = self._entry(
-            f"{family}.{clean}", f"{DESCRIBED[family]} {label}", match, counts.family, requests
-        )
+        name, description = dotted_name(family, label), f"{DESCRIBED[family]} {label}"
+        entry = self._entry(name, description, match, counts.family, requests)
         self._watch(entry, "latency", "duration", latency)
         self._watch(
             entry, "status", "status", _labels(counts.statuses) if counts.statuses else None
