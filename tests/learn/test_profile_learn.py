@@ -154,7 +154,9 @@ def test_the_learned_profile_has_a_slot_per_hour_sharing_edges(learned: dict[str
     # The status mix is a profile too.
     assert items["watch"]["status"]["baseline"]["slots"][3]["categories"] == {"2xx": 1.0}
     (loaded,) = [e for e in load_expectations(learned["profile"]).expectations if e.name == NAME]
-    assert loaded.watch[0].thresholds == "learned"
+    # A synthetic day varies by sampling noise alone: its slots' pooled reference
+    # gives way to the defaults and the significance gate (expectations/noise.py).
+    assert loaded.watch[0].thresholds == "default"
 
 
 def test_night_windows_are_quiet_against_the_profile_and_alarm_against_a_flat_baseline(

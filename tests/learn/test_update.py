@@ -112,7 +112,10 @@ def test_update_keeps_edits_and_refreshes_baselines(
     loaded = {e.name: e for e in load_expectations(path).expectations}
     (orders_latency, _) = loaded["route.orders"].watch
     assert orders_latency.thresholds == "declared"
-    assert loaded["route.search"].watch[0].thresholds == "learned"
+    # Not kept from the edited file: placed by the new recording's reference
+    # (a synthetic recording varies by sampling noise alone, so the defaults).
+    assert search["watch"]["latency"]["baseline"]["reference"]["windows"] >= 5
+    assert loaded["route.search"].watch[0].thresholds == "default"
 
 
 def test_update_refuses_an_invalid_existing_file_naming_it(

@@ -3,7 +3,8 @@
 The same service and load as test_varying_load.py (which learns per route
 from CSV files), learned two more ways (issue 16):
 
-* **from traces**: the shared recording's ``traces.jsonl`` through
+* **from traces**: a recording of 50,000 requests (``RECORD``: some 33
+  windows of 500 spans a route, above the 30 the learner trusts) through
   ``otel-drift baseline --from-traces --window 500``; then a run judged by
   that file;
 * **live**: the service started with ``OTEL_DRIFT_LEARN`` (a span count: the
@@ -39,6 +40,7 @@ from tests.scenarios.support import (
     ROUTES,
     SLOW,
     STEADY,
+    WINDOW_SPANS,
     Phase,
     Run,
     Window,
@@ -49,10 +51,16 @@ from tests.scenarios.support import (
     windows,
 )
 
-#: A soak, outside the default suite (README, "Tests"): about 6 minutes, and its
-#: steady checks failed in 2 of 4 runs when it was written (learned thresholds
-#: from ~16 reference windows under a load schedule the live run does not repeat).
+#: A soak, outside the default suite (README, "Tests"): about 9 minutes.
 SOAK = "OTEL_DRIFT_SOAK"
+#: Requests recorded, and learned from live: about 33 windows of 500 spans a
+#: route. The shared 25,000-request recording (conftest.py) makes 16, too few
+#: to pin the tail (``expectations/learned.py``): a steady window unlike every
+#: recorded one went critical in 1 run of 2 (2 of 4 before out-of-sample
+#: scoring). Windows of 250 instead made the sampling noise of a window
+#: comparable to a 30 % slowdown, and the significance gate held a 1 % -> 6 %
+#: error spike back past 3 windows.
+RECORD = 50_000
 
 pytestmark = [
     pytest.mark.e2e,
@@ -60,10 +68,10 @@ pytestmark = [
 ]
 
 #: Requests of the live way's learning phase (as many as the recording's).
-LEARN = 25_000
+LEARN = RECORD
 #: Spans learned from: the learning phase's, less what a pass of the learning
 #: thread may read past the count, so that learning ends within that phase.
-LEARN_SPANS = 24_000
+LEARN_SPANS = 48_000
 #: Requests with /orders' share doubled: 4 windows of the traffic mix.
 SHIFT = 2_000
 DOUBLED = {"orders": 0.68, "search": 0.16, "profile": 0.16}
@@ -133,11 +141,10 @@ def _learn_live(folder: Path) -> Learned:
 
 
 @pytest.fixture(scope="module", params=["traces", "live"])
-def learned(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, recording: Run
-) -> Learned:
+def learned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Learned:
     folder = tmp_path_factory.mktemp(f"learned-{request.param}")
     if request.param == "traces":
+        recording = run_service(folder, "record", [Phase(RECORD, seed=1)], None)
         return _learn_from_traces(folder, recording)
     return _learn_live(folder)
 
@@ -177,11 +184,12 @@ def test_the_learned_file_holds_each_route_and_the_traffic_mix(learned: Learned)
     assert by_name[TRAFFIC]["match"] == {"span_kind": "server"}
     assert set(by_name[TRAFFIC]["watch"]) == {"route", "method"}
     for expectation in expectations:
-        assert expectation["window"] == {"spans": 500}, expectation
+        assert expectation["window"] == {"spans": WINDOW_SPANS}, expectation
         for name, watch in expectation["watch"].items():
             # Thresholds learned from the recording's own windows.
             reference = watch["baseline"].get("reference")
-            assert reference and reference["windows"] >= 10, (expectation["name"], name, watch)
+            # About 33 a route (live learning stops at LEARN_SPANS, a little short).
+            assert reference and reference["windows"] >= 30, (expectation["name"], name, watch)
     if learned.way == "live":
         # Learned within the learning phase, then the same run judged.
         assert learned.file.stat().st_mtime_ns < learned.run.phase_starts[1]

@@ -19,6 +19,7 @@ import sys
 from otel_drift._internal.cli import explain
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, command
 from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.learned import TRUSTED_WINDOWS
 from otel_drift._internal.expectations.load import load_expectations
 from otel_drift._internal.expectations.model import (
     DEFAULT_WINDOW_SPANS,
@@ -30,7 +31,7 @@ from otel_drift._internal.expectations.model import (
 _THRESHOLDS = {
     "declared": "declared",
     "default": "the method's defaults",
-    "learned": "learned from the baseline's reference windows",
+    "learned": "learned",
 }
 _MINUTES = (
     (60.0, "minutes", 1.0),
@@ -113,6 +114,18 @@ def _explain_watch(expectation: Expectation, watch: Watch, override: int | None)
         return [f"{head}: no baseline (constraints only): no drift to explain"]
     window, where = _window(expectation, watch, override)
     thresholds = _THRESHOLDS[watch.thresholds]
+    references = [
+        b.reference
+        for b in (watch.profile.slots.values() if watch.profile else [watch.baseline])
+        if b.reference is not None
+    ]
+    windows = sum(r.windows for r in references)
+    if watch.thresholds == "learned":
+        thresholds = f"learned from {windows} reference windows"
+        if windows < TRUSTED_WINDOWS:
+            thresholds += f", fewer than {TRUSTED_WINDOWS}: a loose tail, record longer"
+    elif watch.thresholds == "default" and references:
+        thresholds += f": its {windows} reference windows varied as sampling noise alone"
     lines = [
         f"{head}: {watch.method}, warning {watch.warning:g}, critical {watch.critical:g} "
         f"({thresholds}); windows of {window:,} values ({where})"

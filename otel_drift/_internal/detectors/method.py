@@ -101,6 +101,11 @@ class MethodInfo:
     uses_points: bool = False
     promql: PromqlForm | None = None
     categorical_thresholds: tuple[float, float] | None = None
+    #: How the score grows with a small shift of the distribution: 2 for a
+    #: divergence (PSI: the square of the shift), 1 for a distance. Learned
+    #: thresholds are placed on the score's root accordingly
+    #: (``expectations/learned.py``).
+    score_power: int = 1
 
     def defaults(self, kind: str) -> tuple[float, float]:
         """(warning, critical) by default for a ``"numeric"`` or ``"categorical"`` value."""

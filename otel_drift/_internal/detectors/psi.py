@@ -91,4 +91,5 @@ METHOD = MethodInfo(
     score=lambda expected, observed, _: psi(expected, observed),
     rows=lambda p, q, _, totals: psi_rows(p, q, totals),
     promql=psi_promql,
+    score_power=2,
 )

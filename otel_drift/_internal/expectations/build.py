@@ -19,6 +19,7 @@ from otel_drift._internal.expectations.baselines import (
     quantile_bins,
     quantile_points,
 )
+from otel_drift._internal.expectations.learned import learned_thresholds, pooled
 from otel_drift._internal.expectations.model import (
     DEFAULT_CLEAR_AFTER,
     DEFAULT_MIN_SAMPLES,
@@ -46,7 +47,6 @@ from otel_drift._internal.expectations.model import (
     SpanKindName,
     Watch,
     Window,
-    learned_thresholds,
 )
 from otel_drift._internal.expectations.noise import within_sampling_noise
 from otel_drift._internal.expectations.normalize import scalar_text
@@ -217,28 +217,25 @@ def _learned(baselines: Iterable[Baseline], method: str) -> tuple[float, float] 
 
     A reference that varied no more than sampling noise teaches nothing: the
     defaults and the significance gate judge it better (``noise.py``). A
-    profile has one pair for all its slots, that of the slot that learned the
-    highest warning: each slot's own recording then stays quiet against it,
+    profile has one pair for all its slots, learned from their windows pooled
+    (``learned.pooled``): each slot's recording then stays quiet against it,
     the metrics, spans and Prometheus rules that carry one threshold stay
     true all day, and a quiet slot's lower spread is mostly fewer values,
     which the significance gate already weighs window by window.
     """
-    learned = sorted(
-        (
-            (learned_thresholds(b.reference), b)
-            for b in baselines
-            if b.reference is not None and b.reference.method == method
-        ),
-        key=lambda pair: pair[0],
-        reverse=True,
-    )
-    for thresholds, baseline in learned:
-        if thresholds[0] <= 0.0:
-            break
-        assert baseline.reference is not None  # filtered above
-        if not within_sampling_noise(baseline.reference, baseline):
-            return thresholds
-    return None
+    scored = [b for b in baselines if b.reference is not None and b.reference.method == method]
+    references = [b.reference for b in scored if b.reference is not None]
+    if not references:
+        return None
+    reference = pooled(references)
+    thresholds = learned_thresholds(reference)
+    if thresholds[0] <= 0.0:
+        return None
+    # Sampling noise is alike across slots (same window, same bins): one slot tells it.
+    typical = max(scored, key=lambda b: b.reference.windows if b.reference else 0)
+    if within_sampling_noise(reference, typical):
+        return None
+    return thresholds
 
 
 def _profile(raw: Raw) -> Profile:
@@ -295,6 +292,8 @@ def _reference(raw: object) -> Reference | None:
         mean=float(raw["mean"]),
         std=float(raw["std"]),
         max=float(raw["max"]),
+        root_mean=float(raw["root_mean"]) if "root_mean" in raw else None,
+        root_std=float(raw["root_std"]) if "root_std" in raw else None,
     )
 
 

@@ -102,7 +102,7 @@ class Reference:
     """How a recording's own windows scored against the baseline learned from it.
 
     The spread of real, load-dependent traffic around its own baseline: where
-    thresholds go when the file does not set them (``learned_thresholds``).
+    thresholds go when the file does not set them (``learned.py``).
     """
 
     window: int
@@ -111,34 +111,9 @@ class Reference:
     mean: float
     std: float
     max: float
-
-
-#: Learned thresholds: warning and critical this many standard deviations of
-#: the reference windows' scores above their mean (NannyML's rule uses 3; the
-#: significance gate below it takes care of small windows).
-LEARNED_WARNING_SIGMAS = 4.0
-LEARNED_CRITICAL_SIGMAS = 6.0
-
-
-def learned_thresholds(reference: Reference) -> tuple[float, float]:
-    """(warning, critical) placed by the reference windows' own scores.
-
-    Warning is never below the largest reference score (the recording judged
-    against itself stays quiet); critical is above warning by at least the
-    same step.
-
-    >>> learned_thresholds(Reference(200, 50, "psi", mean=0.03, std=0.01, max=0.065))
-    (0.07, 0.09)
-    """
-    warning = max(reference.mean + LEARNED_WARNING_SIGMAS * reference.std, reference.max)
-    if warning <= 0.0:
-        # Every reference window scored 0 (a value that never varied, e.g. a
-        # feature never missing): no spread to learn from; the method's
-        # defaults apply (see ``build``).
-        return 0.0, 0.0
-    step = (LEARNED_CRITICAL_SIGMAS - LEARNED_WARNING_SIGMAS) * reference.std
-    critical = warning + max(step, 0.25 * warning)
-    return round(warning, 6), round(critical, 6)
+    #: Mean and std of the scores' square roots, for a method scoring the square of a shift.
+    root_mean: float | None = None
+    root_std: float | None = None
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,11 @@ they put materiality far above the method's defaults. On a status mix of
 Then the defaults apply, and the gate keeps the noise quiet.
 
 The noise is simulated, seeded: ``NOISE_WINDOWS`` multinomial windows of the
-reference's size from the baseline's own shares, scored by the method the
-engine runs. About 5 ms a watched value, once, when a file is loaded.
+reference's size from the baseline's own shares, each scored by the method
+the engine runs against a baseline drawn as the real one was measured (its
+``samples`` values): the reference windows are scored out of sample, and a
+live window meets a baseline measured on a sample too. About 5 ms a watched
+value, once, when a file is loaded.
 
 >>> from otel_drift._internal.expectations.model import CategoricalBaseline, Reference
 >>> mix = CategoricalBaseline({"2xx": 0.99, "5xx": 0.01}, samples=20_000)
@@ -31,12 +34,8 @@ from numpy.typing import NDArray
 
 from otel_drift._internal.detectors import evaluate
 from otel_drift._internal.detectors.wasserstein import representative_points
-from otel_drift._internal.expectations.model import (
-    LEARNED_WARNING_SIGMAS,
-    Baseline,
-    BinnedBaseline,
-    Reference,
-)
+from otel_drift._internal.expectations.learned import learned_thresholds
+from otel_drift._internal.expectations.model import Baseline, BinnedBaseline, Reference
 
 #: Simulated windows per watched value (the noise quantile to about 5 %).
 NOISE_WINDOWS = 200
@@ -63,29 +62,45 @@ class WindowVectors:
 
 
 def noise_quantile(method: str, baseline: Baseline, window: int) -> float:
-    """Mean + ``LEARNED_WARNING_SIGMAS`` std of ``method``'s score on noise windows."""
+    """The learned warning that ``method``'s scores on noise windows alone would place."""
     vectors = WindowVectors(baseline)
     shares = vectors.expected / vectors.expected.sum()
     rng = np.random.default_rng(_SEED)
     counts = rng.multinomial(max(1, window), shares, size=NOISE_WINDOWS).astype(np.float64)
+    # A live window meets a baseline measured on ``samples`` values, and the
+    # reference windows were scored out of sample: draw each one's baseline too.
+    measured = np.tile(shares, (NOISE_WINDOWS, 1))
+    if baseline.samples:
+        measured = rng.multinomial(baseline.samples, shares, size=NOISE_WINDOWS) / baseline.samples
     scores = np.array(
         [
             evaluate(
                 method,
-                vectors.expected,
+                expected,
                 row,
                 points=vectors.points,
                 scale=vectors.scale,
                 baseline_samples=baseline.samples,
             ).score
-            for row in counts
+            for expected, row in zip(measured, counts, strict=True)
         ]
     )
-    return float(scores.mean() + LEARNED_WARNING_SIGMAS * scores.std())
+    roots = np.sqrt(np.maximum(scores, 0.0))
+    noise = Reference(
+        window,
+        NOISE_WINDOWS,
+        method,
+        float(scores.mean()),
+        float(scores.std()),
+        0.0,
+        root_mean=float(roots.mean()),
+        root_std=float(roots.std()),
+    )
+    return learned_thresholds(noise)[0]
 
 
 def within_sampling_noise(reference: Reference, baseline: Baseline) -> bool:
     """Did the reference windows vary no more than sampling alone makes them?"""
-    recorded = max(reference.mean + LEARNED_WARNING_SIGMAS * reference.std, reference.max)
+    recorded = learned_thresholds(reference)[0]
     noise = noise_quantile(reference.method, baseline, reference.window)
     return recorded <= NOISE_TOLERANCE * noise

@@ -73,6 +73,8 @@ class KeyStats:
         #: Full windows seen (the reservoir holds a uniform sample of them).
         self.windows_seen = 0
         self.windows: list[dict[str, Codes]] = []
+        #: Each kept window's number among the full windows seen (its place in time).
+        self.window_numbers: list[int] = []
         self.numbers: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
         self.low: dict[str, float] = {}
         self.high: dict[str, float] = {}
@@ -158,10 +160,21 @@ class KeyStats:
             slotted.keep(int(slots[0]), window)
         elif len(self.windows) < self.max_windows:
             self.windows.append(window)
+            self.window_numbers.append(self.windows_seen)
         else:
             slot = self.rng.randrange(self.windows_seen)
             if slot < self.max_windows:
                 self.windows[slot] = window
+                self.window_numbers[slot] = self.windows_seen
+
+    def kept_in_order(self) -> list[tuple[bool, dict[str, Codes]]]:
+        """The kept windows in time order, each with whether it directly follows the one before."""
+        order = sorted(range(len(self.windows)), key=self.window_numbers.__getitem__)
+        numbers = [self.window_numbers[i] for i in order]
+        return [
+            (n > 0 and numbers[n - 1] + 1 == numbers[n], self.windows[i])
+            for n, i in enumerate(order)
+        ]
 
     def finish(self) -> None:
         """Count the last, partial window's values (it is not a reference window)."""

@@ -20,17 +20,18 @@ from __future__ import annotations
 import datetime
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from otel_drift._internal.expectations.learned import TRUSTED_WINDOWS, pooled
 from otel_drift._internal.expectations.load import loads_expectations
 from otel_drift._internal.expectations.model import (
     DEFAULT_MIN_SAMPLES,
     JSON_SHAPE_ATTRIBUTE,
-    LEARNED_WARNING_SIGMAS,
+    Reference,
 )
 from otel_drift._internal.learn import grid
 from otel_drift._internal.learn.accumulate import KeyStats, Learner
@@ -48,7 +49,12 @@ from otel_drift._internal.learn.discover import (
     Key,
 )
 from otel_drift._internal.learn.profile import label_profile, numeric_profile, slot_references
-from otel_drift._internal.learn.reference import MIN_WINDOWS, WindowScores, has_window_score
+from otel_drift._internal.learn.reference import (
+    MIN_WINDOWS,
+    WindowScores,
+    has_window_score,
+    significant,
+)
 from otel_drift._internal.learn.yaml_text import dotted_name, plain_number, watch_name
 
 #: Bins per numeric baseline (two of them the open outer bins).
@@ -218,8 +224,17 @@ def value_names(stats: KeyStats) -> dict[str, str]:
     return {WATCH_NAMES.get(n, n): n for n in (*stats.numbers, *stats.labels)}
 
 
-def _warning(block: Mapping[str, float]) -> float:
-    return max(block["mean"] + LEARNED_WARNING_SIGMAS * block["std"], block["max"])
+def _pooled(blocks: Collection[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The slots' ``reference:`` blocks as one (``learned.pooled``), with their number."""
+    if not blocks:
+        return None
+    fields = ("window", "windows", "method", "mean", "std", "max", "root_mean", "root_std")
+    both = pooled([Reference(**{f: block[f] for f in fields if f in block}) for block in blocks])
+    written = {f: getattr(both, f) for f in fields if getattr(both, f) is not None}
+    for rounded in ("mean", "std", "root_mean", "root_std"):
+        if rounded in written:
+            written[rounded] = significant(written[rounded])
+    return {**written, "slots": len(blocks)}
 
 
 def score_references(
@@ -253,15 +268,18 @@ def score_references(
                 )
                 for slot, block in blocks.items():
                     written["slots"][slot]["reference"] = block
-                # The loader takes its thresholds from the slot whose warning is highest.
-                widest = max(blocks.values(), key=_warning, default=None)
-                block = None if widest is None else {**widest, "slots": len(blocks)}
+                # The loader takes its thresholds from the slots' windows pooled: shown so.
+                block = _pooled(blocks.values())
             else:
                 scores = WindowScores(watch, window=window, min_samples=expectation.min_samples)
-                for stored in stats.windows:
+                follows = True
+                for after_last, stored in stats.kept_in_order():
                     column = stored.get(name)
-                    if column is not None:
-                        scores.add(stats.replay(name, column))
+                    if column is None:
+                        follows = False
+                        continue
+                    scores.add(stats.replay(name, column), follows=follows and after_last)
+                    follows = True
                 block = scores.block()
                 if block is not None:
                     written["reference"] = block
@@ -279,6 +297,25 @@ def score_references(
 def _when(ns: int) -> str:
     moment = datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def thin_references(document: Mapping[str, Any]) -> list[str]:
+    """``name (N windows)`` of each expectation whose thresholds were learned from few windows.
+
+    Fewer than ``TRUSTED_WINDOWS`` windows pin the spread's tail loosely: a
+    steady window unlike any recorded one may alarm. The command and live
+    learning name them, so that a longer recording or a smaller window follows.
+    """
+    thin = []
+    for entry in document.get("expectations", []):
+        counts = [
+            int(watch["baseline"]["reference"]["windows"])
+            for watch in entry.get("watch", {}).values()
+            if isinstance(watch.get("baseline"), Mapping) and "reference" in watch["baseline"]
+        ]
+        if counts and min(counts) < TRUSTED_WINDOWS:
+            thin.append(f"{entry['name']} ({min(counts)} windows)")
+    return thin
 
 
 def learned_document(learner: Learner, options: Options) -> Learned:

@@ -128,8 +128,9 @@ def slot_references(
             window=window,
             min_samples=min_samples,
         )
+        # A slot's windows come from several days: each is scored on its own.
         for column in columns:
-            scores.add(stats.replay(name, column))
+            scores.add(stats.replay(name, column), follows=False)
         block = scores.block()
         if block is not None:
             blocks[slot_key(profile.kind, slot)] = block

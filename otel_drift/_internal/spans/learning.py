@@ -61,6 +61,7 @@ from opentelemetry.trace import StatusCode
 from otel_drift import environment_variables as ev
 from otel_drift._internal.engine.clock import SYSTEM_CLOCK, Clock
 from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.learned import TRUSTED_WINDOWS
 from otel_drift._internal.expectations.load import (
     Loaded,
     loads_expectations,
@@ -68,7 +69,13 @@ from otel_drift._internal.expectations.load import (
 )
 from otel_drift._internal.learn.accumulate import Learner
 from otel_drift._internal.learn.discover import SpanRecord
-from otel_drift._internal.learn.document import Learned, Options, header, learned_document
+from otel_drift._internal.learn.document import (
+    Learned,
+    Options,
+    header,
+    learned_document,
+    thin_references,
+)
 from otel_drift._internal.learn.yaml_text import dump
 from otel_drift._internal.semconv import OWN_SCOPE
 from otel_drift._internal.settings import LearnPeriod, Settings, describe_learn_period
@@ -438,6 +445,12 @@ class LearningSpanProcessor(SpanProcessor):
             notes.append(
                 f"{len(learned.too_few)} seen fewer than {options.min_spans} times: "
                 f"{_listed(learned.too_few)}"
+            )
+        thin = thin_references(learned.document)
+        if thin:
+            notes.append(
+                f"thresholds learned from fewer than {TRUSTED_WINDOWS} windows, so a steady "
+                f"window unlike every learned one may alarm (learn longer): {_listed(thin)}"
             )
         untracked = sum(self.learner.untracked.values())
         if untracked:

@@ -32,7 +32,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from otel_drift._internal.cli.baseline.from_traces import PROFILES, target_filter
+import yaml
+
+from otel_drift._internal.cli.baseline.from_traces import PROFILES, print_thin, target_filter
 from otel_drift._internal.cli.baseline.prom_document import PromDocument, Slots, when
 from otel_drift._internal.cli.baseline.prom_histograms import (
     FAMILIES,
@@ -261,6 +263,7 @@ def from_prometheus(arguments: argparse.Namespace) -> int:
         print(f"otel-drift baseline: the learned file is invalid:\n{error}", file=sys.stderr)
         return EXIT_FAILED
     output.write_text(text, encoding="utf-8")
+    print_thin(yaml.safe_load(text))
     print(
         f"{output}: wrote {count} expectations for service {arguments.service!r}", file=sys.stderr
     )

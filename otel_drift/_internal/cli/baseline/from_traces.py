@@ -34,6 +34,7 @@ from otel_drift._internal.cli.baseline.progress import Progress
 from otel_drift._internal.cli.registry import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from otel_drift._internal.cli.traces import request_spans
 from otel_drift._internal.expectations.errors import ExpectationsError
+from otel_drift._internal.expectations.learned import TRUSTED_WINDOWS
 from otel_drift._internal.expectations.load import loads_expectations
 from otel_drift._internal.expectations.profiles import DEFAULT_TIMEZONE
 from otel_drift._internal.exporters.otlp_json_file import (
@@ -43,7 +44,7 @@ from otel_drift._internal.exporters.otlp_json_file import (
 )
 from otel_drift._internal.learn.accumulate import Learner
 from otel_drift._internal.learn.discover import Key, SpanRecord
-from otel_drift._internal.learn.document import Options, header, learned_document
+from otel_drift._internal.learn.document import Options, header, learned_document, thin_references
 from otel_drift._internal.learn.slots import Slotting
 from otel_drift._internal.learn.update import read_existing, updated_document
 from otel_drift._internal.learn.yaml_text import dump
@@ -146,6 +147,19 @@ def spans(files: list[Path]) -> Iterator[tuple[str, SpanRecord]]:
             ) from error
 
 
+def print_thin(document: Mapping[str, Any]) -> None:
+    """Name the expectations whose thresholds rest on few reference windows, and the fix."""
+    thin = thin_references(document)
+    if thin:
+        shown = ", ".join(thin[:10]) + (f" and {len(thin) - 10} more" if len(thin) > 10 else "")
+        print(
+            f"otel-drift baseline: thresholds learned from fewer than {TRUSTED_WINDOWS} windows "
+            f"(a steady window unlike every recorded one may alarm; record longer or pass a "
+            f"smaller --window): {shown}",
+            file=sys.stderr,
+        )
+
+
 def target_filter(include: str | None, exclude: str | None) -> Callable[[str], bool]:
     """--include / --exclude: regular expressions a route or client target must
     match, and must not (``re.error`` for a bad one)."""
@@ -230,6 +244,7 @@ def learn(arguments: argparse.Namespace, files: list[Path]) -> tuple[str, str]:
                 f" and {len(names) - 10} more" if len(names) > 10 else ""
             )
             print(f"otel-drift baseline: left out ({note}): {shown}", file=sys.stderr)
+    print_thin(learned.document)
     if learner.untracked:
         print(
             f"otel-drift baseline: {sum(learner.untracked.values()):,} spans of keys beyond "

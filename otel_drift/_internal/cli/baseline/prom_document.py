@@ -190,8 +190,7 @@ def _block(watch: Watch, watched: Watched, rows: Rows, min_samples: int) -> dict
         if size < max(min_samples, 1):
             continue
         sizes.append(size)
-        scores.window = size
-        scores.add(np.repeat(values, row.astype(np.int64)))
+        scores.add_window(np.repeat(values, row.astype(np.int64)))
     block = scores.block()
     if block is not None:
         block["window"] = max(1, int(np.median(sizes)))
