@@ -210,6 +210,11 @@ class _Drift:
             pass
         self.batch.force_flush()
 
+    def rows_counted(self) -> tuple[int, int]:
+        """(rows observed, rows left out) since start: the sampler's own counts."""
+        recorder = self.recorder
+        return (0, 0) if recorder is None else (recorder.rows_observed, recorder.rows_left_out)
+
     def shutdown(self) -> None:
         self.provider.shutdown()
 
@@ -333,11 +338,15 @@ def measure(quick: bool) -> Headline:
         for case in cases:
             for size in ROWS:
                 arms = _Arms(case, size, drifts, quick)
+                before = drifts[0].rows_counted()
                 try:
                     results = interleave(arms.arms(), rounds)
                 finally:
                     arms.close()
-                rows.append(_row(case, size, results, figures))
+                after = drifts[0].rows_counted()
+                observed, left_out = after[0] - before[0], after[1] - before[1]
+                share = observed / max(observed + left_out, 1) * 100
+                rows.append([*_row(case, size, results, figures), f"{share:.1f} %"])
         limit = binning_limit_ns(rng, 5 if quick else 50)
     finally:
         for drift in drifts:
@@ -386,6 +395,7 @@ def _markdown(rows: list[list[str]], figures: dict[str, float], limit: float, qu
             "instrumented (default)",
             "instrumented minus span, % of bare (target ≤ 5 %)",
             "instrumented, ML_SPANS=sampled",
+            "rows observed (default)",
         ],
         rows,
     )
@@ -395,7 +405,9 @@ def _markdown(rows: list[list[str]], figures: dict[str, float], limit: float, qu
         "in process and drained inside each arm), arms alternated in each round, median "
         "per-round excess over the bare call with its 95 % bootstrap interval. "
         "scikit-learn LogisticRegression, breast cancer (30 features; 31 or 32 watched "
-        "values: every feature, the prediction, and `size` for the mixed frame).",
+        "values: every feature, the prediction, and `size` for the mixed frame). "
+        "Rows observed: the share of the rows handed to the model that the budget's "
+        "sampler kept, by its own counts (the rest are counted in `drift.sampled_out`).",
         "",
         headline,
         "",

@@ -101,7 +101,10 @@ class ModelInstrumentor(PatchingInstrumentor):
                 return wrapped(*args, **kwargs)
             data = args[0] if args else next((kwargs[k] for k in keywords if k in kwargs), None)
             call = ModelCall(
-                model=instance, operation=operation, features=lambda: features(instance, data)
+                model=instance,
+                operation=operation,
+                features=lambda: features(instance, data),
+                data=data,
             )
             return self.recorder.call(call, wrapped, args, kwargs)
 

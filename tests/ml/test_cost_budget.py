@@ -41,9 +41,11 @@ class ModelClock:
         self.model_ns = model_ns
         self.read_ns = read_ns
         self.now = 0
+        self.reads = 0
 
     def __call__(self) -> int:
         self.now += self.read_ns
+        self.reads += 1
         return self.now
 
     def run_model(self, x: Any) -> Any:
@@ -158,39 +160,53 @@ def clocked() -> Iterator[tuple[Drift, ModelClock, Any]]:
         yield found
 
 
-def _phase(model: Any, batch: Any, calls: int) -> tuple[float, float]:
-    """(rows observed per observed call, share of calls observed) over the last half."""
+def _phase(model: Any, batch: Any, calls: int, clock: ModelClock) -> tuple[float, float, float]:
+    """(rows observed per observed call, share of calls observed, what observing
+    cost in % of the model's time) over the last half of ``calls``.
+
+    The cost is the clock's: every read is the caller's work (``read_ns``), every
+    row observed the worker's (30 values at 10 ns).
+    """
     recorder = SklearnInstrumentor().recorder
     for _ in range(calls // 2):  # the moving averages settle
         model.transform(batch)
-    rows, left = recorder.rows_observed, recorder.calls_left_out
+    rows, left, reads = recorder.rows_observed, recorder.calls_left_out, clock.reads
     for _ in range(calls // 2):
         model.transform(batch)
     observed_calls = calls // 2 - (recorder.calls_left_out - left)
-    return (recorder.rows_observed - rows) / max(observed_calls, 1), observed_calls / (calls // 2)
+    observed_rows = recorder.rows_observed - rows
+    cost = (clock.reads - reads) * clock.read_ns + observed_rows * 300
+    return (
+        observed_rows / max(observed_calls, 1),
+        observed_calls / (calls // 2),
+        cost / (calls // 2 * clock.model_ns) * 100,
+    )
 
 
 def test_the_sampling_rate_follows_the_budget_as_the_model_slows_and_speeds_up(
     clocked: tuple[Drift, ModelClock, Any],
 ) -> None:
     _, clock, model = clocked
+    clock.read_ns = 20  # each clock read is 20 ns of the caller's own work
     batch = numeric_frame().iloc[:200]
-    # The caller's cost is 1 µs a call (one clock read), a row costs the worker 300 ns.
-    # A 2 ms model: 5 % is 100 µs, the 61 µs of all 200 rows fit.
+    # A 2 ms model: 5 % is 100 µs; all 200 rows (60 µs of the worker's) fit.
     clock.model_ns = 2_000_000
-    assert _phase(model, batch, 400) == (200, 1.0)
-    # 200 µs: 10 µs of budget, (10 - 1) / 0.3 = 30 rows a call, drawn at random.
+    rows, share, cost = _phase(model, batch, 400, clock)
+    assert (rows, share) == (200, 1.0) and cost < 5
+    # 200 µs: 10 µs of budget, less what every call costs anyway: ~33 rows a call.
     clock.model_ns = 200_000
-    rows, share = _phase(model, batch, 400)
-    assert 29 <= rows <= 31 and share == 1.0
-    # 20 µs: 1.05 µs of budget, not even the fixed 1 µs and one row: calls are left
-    # out whole; observed ones keep 4 rows (1 µs / 0.3 µs) in 1.05 / 2.2 = 48 % of calls.
-    clock.model_ns = 20_000
-    rows, share = _phase(model, batch, 400)
-    assert rows == 4 and 0.38 <= share <= 0.58
+    rows, share, cost = _phase(model, batch, 400, clock)
+    assert 28 <= rows <= 34 and share == 1.0 and 4 <= cost <= 5.2
+    # 2 µs: 100 ns of budget, not even the fixed cost and one row: calls are left out
+    # whole, observed ones keep one row (20 ns / 300 ns, rounded up), in a share
+    # of the calls that keeps the average within the budget.
+    clock.model_ns = 2_000
+    rows, share, cost = _phase(model, batch, 800, clock)
+    assert rows == 1 and 0.05 <= share <= 0.5 and 3 <= cost <= 5.5
     # Slower again: every row once more.
     clock.model_ns = 2_000_000
-    assert _phase(model, batch, 400) == (200, 1.0)
+    rows, share, cost = _phase(model, batch, 400, clock)
+    assert (rows, share) == (200, 1.0)
 
 
 def test_rows_sampled_out_are_counted_exactly(clocked: tuple[Drift, ModelClock, Any]) -> None:
@@ -307,19 +323,37 @@ def test_sampled_spans_make_a_span_only_for_observed_calls() -> None:
 
 
 def test_the_worker_meter_charges_a_pass_to_the_values_it_took() -> None:
-    from otel_drift.instrumentation._ml.budget import EWMA_WEIGHT, WorkerMeter  # noqa: PLC0415
+    from otel_drift.instrumentation._ml.budget import WorkerMeter  # noqa: PLC0415
 
     clock = ModelClock(model_ns=0, read_ns=0)
     meter = WorkerMeter(clock)
     prior = meter.ns_per_value
-    meter.on_pass()  # an idle pass: nothing taken
+    meter.on_pass()  # the first pass: nothing to charge yet
+    clock.now += 20_000  # a pass that took none of our values: what a pass costs anyway
+    meter.on_pass()
+    assert meter.idle_ns == 20_000 and meter.ns_per_value == prior
     meter.handed(100)
-    clock.now += 50_000  # idle: no pass ran, nothing to charge
+    clock.now += 20_000  # idle again
     meter.on_pass()  # takes the 100 values
     assert meter.ns_per_value == prior
-    clock.now += 8_000  # the pass that fed them
+    clock.now += 20_000 + 15_000  # the pass that fed them: 15 µs beyond an idle pass's
     meter.on_pass()
-    assert meter.ns_per_value == prior + EWMA_WEIGHT * (80.0 - prior)
-    clock.now += 1_000_000  # idle passes cost nobody anything
+    assert meter.ns_per_value == 150.0
+    # A pass that took one row of 31 values is charged what it cost beyond an idle
+    # pass, weighed by its values: it barely moves the estimate.
+    meter.handed(31)
+    clock.now += 20_000
     meter.on_pass()
-    assert meter.ns_per_value == prior + EWMA_WEIGHT * (80.0 - prior)
+    clock.now += 20_000 + 31 * 150
+    meter.on_pass()
+    assert meter.ns_per_value == pytest.approx(150.0)
+    # A garbage collection inside a pass counts for at most CLIP times the estimate.
+    meter.handed(100)
+    clock.now += 20_000
+    meter.on_pass()
+    clock.now += 20_000 + 5_000_000
+    meter.on_pass()
+    assert meter.ns_per_value < 3 * 150.0
+    clock.now += 1_000_000  # idle passes cost nobody anything per value
+    meter.on_pass()
+    assert meter.ns_per_value < 3 * 150.0

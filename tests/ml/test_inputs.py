@@ -70,3 +70,36 @@ def test_prediction_columns() -> None:
     array = prediction_array([[1.0], [2.0]])
     assert array is not None and prediction_column(array, None).tolist() == [1.0, 2.0]
     assert prediction_array(object()) is None
+
+
+def test_a_mixed_frame_reads_its_numbers_from_its_dtype_blocks_once() -> None:
+    pd = need("pandas")
+    from otel_drift.instrumentation._ml.frames import FRAMES  # noqa: PLC0415
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(6, 4)), columns=["a", "b", "c", "d"])
+    frame.insert(1, "size", pd.Categorical(["s", "m", None, "l", "s", "m"]))
+    frame.insert(3, "count", pd.array([1, None, 3, 4, 5, 6], dtype="Int64"))
+    frame["flag"] = [True, False, True, True, False, True]
+    frame["n"] = np.arange(6)
+    frame["city"] = ["x", "y", None, "x", "y", "x"]
+    numeric = ["a", "b", "count", "c", "d", "flag", "n"]
+    expected = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+    before = (FRAMES.conversions, FRAMES.blocks)
+    features = features_of(frame)
+    assert features is not None
+    matrix = features.numeric_matrix()
+    assert matrix is not None and np.array_equal(matrix, expected, equal_nan=True)
+    # Each column is found in the block, in the input's order; the others read apart.
+    assert [features.matrix_position(name) for name in numeric] == list(range(7))
+    assert features.matrix_position("size") is None
+    size = features.column("size")
+    assert size is not None and size.tolist() == ["s", "m", None, "l", "s", "m"]
+    assert (FRAMES.conversions - before[0], FRAMES.blocks - before[1]) == (1, 1)
+    # A frame of the same columns whose dtypes changed is read afresh, not misread.
+    changed = frame.assign(b=["p", "q", "r", "s", "t", "u"])
+    features = features_of(changed)
+    assert features is not None
+    matrix = features.numeric_matrix()
+    assert matrix is not None and features.matrix_position("b") is None
+    assert np.array_equal(matrix[:, 0], frame["a"].to_numpy())
