@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from otel_drift import Settings, settings_from_env
+from otel_drift import environment_variables as ev
 from otel_drift._internal.settings import DefaultWindow
 
 
@@ -72,3 +73,12 @@ def test_bad_value_is_logged_once_and_defaulted(
     assert len(warnings) == 1
     message = warnings[0].getMessage()
     assert name in message and repr(value) in message and "default" in message
+
+
+def test_live_learning_follows_a_window_the_user_set_as_spans() -> None:
+    window = ev.OTEL_DRIFT_WINDOW
+    assert settings_from_env({window: "500"}).learn_window == 500
+    assert settings_from_env({window: "1000"}).learn_window == 1000  # the default, but set
+    assert settings_from_env({window: "60s"}).learn_window is None  # the learner cuts by spans
+    assert settings_from_env({window: "lots"}).learn_window is None
+    assert settings_from_env({}).learn_window is None

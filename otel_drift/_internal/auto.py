@@ -181,16 +181,13 @@ def _learn(settings: Settings, period: LearnPeriod, provider: TracerProvider, pa
         return processor
 
     service = _service(provider)
-    # The learned file's windows: OTEL_DRIFT_WINDOW when it is a span count set by
-    # the user (the learner cuts windows by spans), else from-traces' default.
-    window = settings.default_window.spans if ev.OTEL_DRIFT_WINDOW in os.environ else None
     learning = LearningSpanProcessor(
         path,
         period,
         service=service,
         settings=settings,
         judge=judge,
-        window=window or LEARN_WINDOW,
+        window=settings.learn_window or LEARN_WINDOW,
     )
     provider.add_span_processor(learning)
     atexit.register(learning.shutdown)

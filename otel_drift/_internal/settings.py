@@ -69,6 +69,9 @@ class Settings:
     value_hash_key: bytes | None = field(default=None, repr=False)
     #: Learn the baselines live for this long when no expectations file is given; None: off.
     learn: LearnPeriod | None = None
+    #: Live learning's window in spans: ``OTEL_DRIFT_WINDOW`` when the user set it
+    #: as a span count (the learner cuts windows by spans); None: the learner's own.
+    learn_window: int | None = None
     #: Folder of the learned files, one ``<service.name>.yaml`` per service.
     baseline_dir: str = DEFAULT_BASELINE_DIR
     #: Expectations a learned file holds at most (the busiest first).
@@ -299,19 +302,20 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     warn_unknown_names(env)
     defaults = Settings()
     path = env.get(ev.OTEL_DRIFT_EXPECTATIONS, "").strip() or None
+    window = _read(
+        env,
+        ev.OTEL_DRIFT_WINDOW,
+        parse_window,
+        defaults.default_window,
+        "use a whole number of spans such as 500, or seconds with an s suffix such as 60s",
+        shown_default=describe_window(defaults.default_window),
+    )
     return Settings(
         enabled=_read(
             env, ev.OTEL_DRIFT_ENABLED, _parse_bool, defaults.enabled, "use true or false"
         ),
         expectations_path=path,
-        default_window=_read(
-            env,
-            ev.OTEL_DRIFT_WINDOW,
-            parse_window,
-            defaults.default_window,
-            "use a whole number of spans such as 500, or seconds with an s suffix such as 60s",
-            shown_default=describe_window(defaults.default_window),
-        ),
+        default_window=window,
         queue_size=_read(
             env,
             ev.OTEL_DRIFT_QUEUE_SIZE,
@@ -389,6 +393,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
             "use a whole number of spans such as 20000, or a duration such as 90s, 30m or 2h",
             shown_default="off (nothing is learned)",
         ),
+        # ``_read`` hands back the default object itself when the variable is unset or invalid.
+        learn_window=window.spans if window is not defaults.default_window else None,
         baseline_dir=env.get(ev.OTEL_DRIFT_BASELINE_DIR, "").strip() or defaults.baseline_dir,
         max_expectations=_read(
             env,
