@@ -1,19 +1,16 @@
 """The scenarios' shared recording: the service once with otel-drift off, for every way to learn.
 
 Session-scoped, so the CSV way (test_varying_load.py) and the traces way
-(test_learned_baselines.py) learn from the same run: recording it costs a
-minute of the suite.
+(test_learned_baselines.py) learn from the same run: recording it costs two
+minutes of the suite.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.scenarios.support import Phase, Run, run_service
+from tests.scenarios.support import RECORD, Phase, Run, run_service
 from tests.web.servers import require
-
-#: Requests recorded for the baselines (about 16 windows of each route, 50 of the mix).
-RECORD = 25_000
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 The same service and load as test_varying_load.py (which learns per route
 from CSV files), learned two more ways (issue 16):
 
-* **from traces**: a recording of 50,000 requests (``RECORD``: some 33
-  windows of 500 spans a route, above the 30 the learner trusts) through
-  ``otel-drift baseline --from-traces --window 500``; then a run judged by
-  that file;
+* **from traces**: the shared recording's ``traces.jsonl`` (conftest.py:
+  some 33 windows of 500 spans a route, above the 30 the learner trusts)
+  through ``otel-drift baseline --from-traces --window 500``; then a run
+  judged by that file;
 * **live**: the service started with ``OTEL_DRIFT_LEARN`` (a span count: the
   first phase's requests, less a margin so that learning is over before the
   steady phase), ``OTEL_DRIFT_WINDOW=500`` and no expectations file: it
@@ -37,6 +37,7 @@ import yaml
 from tests.scenarios.support import (
     CHANGE,
     ERRORS,
+    RECORD,
     ROUTES,
     SLOW,
     STEADY,
@@ -51,23 +52,20 @@ from tests.scenarios.support import (
     windows,
 )
 
-#: A soak, outside the default suite (README, "Tests"): about 9 minutes.
+#: A soak, outside the default suite (README, "Tests"): about 8 minutes.
 SOAK = "OTEL_DRIFT_SOAK"
-#: Requests recorded, and learned from live: about 33 windows of 500 spans a
-#: route. The shared 25,000-request recording (conftest.py) makes 16, too few
-#: to pin the tail (``expectations/learned.py``): a steady window unlike every
-#: recorded one went critical in 1 run of 2 (2 of 4 before out-of-sample
-#: scoring). Windows of 250 instead made the sampling noise of a window
-#: comparable to a 30 % slowdown, and the significance gate held a 1 % -> 6 %
-#: error spike back past 3 windows.
-RECORD = 50_000
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not os.environ.get(SOAK), reason=f"a soak: set {SOAK}=1 to run it"),
 ]
 
-#: Requests of the live way's learning phase (as many as the recording's).
+#: Requests of the live way's learning phase (as many as the recording's): about
+#: 33 windows of 500 spans a route. With 16 (25,000 requests), a steady window
+#: unlike every learned one went critical in 1 run of 2 (2 of 4 before
+#: out-of-sample scoring). Windows of 250 instead made a window's sampling noise
+#: comparable to a 30 % slowdown, and the significance gate held a 1 % -> 6 %
+#: error spike back past 3 windows.
 LEARN = RECORD
 #: Spans learned from: the learning phase's, less what a pass of the learning
 #: thread may read past the count, so that learning ends within that phase.
@@ -141,10 +139,11 @@ def _learn_live(folder: Path) -> Learned:
 
 
 @pytest.fixture(scope="module", params=["traces", "live"])
-def learned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Learned:
+def learned(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, recording: Run
+) -> Learned:
     folder = tmp_path_factory.mktemp(f"learned-{request.param}")
     if request.param == "traces":
-        recording = run_service(folder, "record", [Phase(RECORD, seed=1)], None)
         return _learn_from_traces(folder, recording)
     return _learn_live(folder)
 
