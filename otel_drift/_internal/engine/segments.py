@@ -35,7 +35,8 @@ the most values are ranked, the rest folded into ``__other__`` (ranked as one
 segment, its values counted). An attribute seen with a single value explains
 nothing: that is every span of the window; until a second value comes, no
 counts are kept for it (the window's own are taken then), so an attribute
-spans do not carry (the default's, often) costs one dict pass a chunk.
+spans do not carry (the default's, often) costs one identity scan a chunk
+(~15 ns a row, in C: ``_Attribute._same``).
 ``user_agent.original`` is grouped into families (``user_agent_family``)
 instead of kept verbatim.
 
@@ -50,6 +51,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import repeat
+from operator import is_not
 
 import numpy as np
 from numpy.typing import NDArray
@@ -148,6 +150,8 @@ class _Attribute:
         self, column: Sequence[object], window: Callable[[], list[NDArray[np.float64] | None]]
     ) -> None:
         """Code a chunk's column; ``window``: each watched value's window counts so far."""
+        if self.single and self._same(column):  # the usual default: none on any row
+            return
         before = len(self.slots)
         try:
             # Factorized in C (dict, map): ~45 ns a row, against ~150 labelling each row.
@@ -179,6 +183,25 @@ class _Attribute:
                     if counts is not None and width and counts.size == width:
                         self.counts[position] = np.zeros((1, width))
                         self.counts[position][0] = counts
+
+    def _same(self, column: Sequence[object]) -> bool:
+        """Count a chunk without the attribute on any row while the window had no other
+        value: the usual default (no flag on any span), told by identity in C, ~15 ns
+        a row against ~50 coding it. False, and nothing counted, otherwise."""
+        if not column or len(self.slots) > 1 or any(map(is_not, column, repeat(None))):
+            return False
+        name = _segment_label(None)
+        if self.name == USER_AGENT:
+            name = user_agent_family(name)
+        if self.slots and name not in self.slots:
+            return False
+        slot = self._slot(name)
+        traffic = np.zeros(len(self.slots), dtype=np.int64)
+        traffic[: self.traffic.size] = self.traffic
+        traffic[slot] += len(column)
+        self.traffic = traffic
+        self.codes = np.full(len(column), slot, dtype=np.intp)
+        return True
 
     def _slot(self, name: str) -> int:
         slot = self.slots.get(name)

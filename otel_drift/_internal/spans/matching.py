@@ -9,9 +9,10 @@ attributes, indexed so that expectations keyed on an attribute value
 (``http.route: /checkout``) cost one dict lookup however many there are.
 
 A span that matches nothing costs two dict lookups (scope name, span name)
-and an index (its kind); one of a candidate's route, one more of an attribute.
-``DriftSpanProcessor.on_end`` and the span reader read the candidates'
-precomputed shortcuts (``key`` with ``direct``, ``always``) inline, and fall
+and an index (its kind); one of a candidate's route, one more of an attribute
+(``DriftSpanProcessor.on_end`` then keeps the decision by span name: one
+lookup). It and the span reader read the candidates' precomputed shortcuts
+(``key`` with ``direct`` and ``otherwise``, ``always``) inline, and fall
 back to ``Candidates.matches``, the one complete definition, whenever they
 cannot decide alone (``on_end`` only where it tests equalities alone:
 ``equalities_only``; a regex's cost grows with the value it reads).
@@ -91,12 +92,15 @@ class Candidates:
     #: Shortcuts for the span reader's hot loop, derived from the two above. ``always``:
     #: the indices every span of this key matches, when no attribute matters.
     always: tuple[int, ...] | None = field(init=False, repr=False, compare=False)
-    #: When one attribute's value alone decides (no unkeyed candidate, one keyed
-    #: attribute, no residual condition, no integer written as a string among the
-    #: values): that attribute, and {value: indices} in ``direct``; a value absent
-    #: from ``direct`` matches nothing. Otherwise None, and ``matches`` decides.
+    #: When one attribute's value alone decides (one keyed attribute, no residual
+    #: condition, no integer written as a string among the values): that attribute,
+    #: and {value: indices} in ``direct``, each with the unkeyed candidates'; a value
+    #: absent from ``direct`` (or unhashable) feeds ``otherwise``, the unkeyed ones
+    #: (a learned file's traffic mix beside its routes), often none. Otherwise None,
+    #: and ``matches`` decides.
     key: str | None = field(init=False, repr=False, compare=False)
     direct: Mapping[object, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    otherwise: tuple[int, ...] = field(init=False, repr=False, compare=False)
     #: Whether ``matches`` tests equalities only (no regex, whose cost grows with the
     #: value's length): then ``on_end`` may call it on the request thread.
     equalities_only: bool = field(init=False, repr=False, compare=False)
@@ -107,15 +111,18 @@ class Candidates:
             always = tuple(index for index, _ in self.unkeyed)
         key: str | None = None
         direct: dict[object, tuple[int, ...]] = {}
-        if not self.unkeyed and len(self.keyed) == 1:
+        otherwise: tuple[int, ...] = ()
+        if len(self.keyed) == 1 and all(residual is None for _, residual in self.unkeyed):
             key, table = self.keyed[0]
+            otherwise = tuple(index for index, _ in self.unkeyed)
             for value, candidates in table.items():
                 if any(residual is not None for _, residual in candidates) or (
                     isinstance(value, str) and _int_text(value)
                 ):
-                    key, direct = None, {}
+                    key, direct, otherwise = None, {}, ()
                     break
-                direct[value] = tuple(index for index, _ in candidates)
+                # The order ``matches`` finds them in: unkeyed first.
+                direct[value] = otherwise + tuple(index for index, _ in candidates)
         every = [
             *self.unkeyed,
             *(c for _, table in self.keyed for cs in table.values() for c in cs),
@@ -125,6 +132,7 @@ class Candidates:
         object.__setattr__(self, "always", always)
         object.__setattr__(self, "key", key)
         object.__setattr__(self, "direct", direct)
+        object.__setattr__(self, "otherwise", otherwise)
 
     def __bool__(self) -> bool:
         return bool(self.unkeyed or self.keyed)

@@ -1,30 +1,35 @@
 """``DriftSpanProcessor``: the SDK's span processor, a thin adapter in front of the engine.
 
 ``on_end`` runs on the request thread, synchronously, and the SDK does not
-catch what it raises; so it does little. With the matcher's precompiled
-lookups (scope, then name, then kind; then the one attribute value that
-decides) it tells which expectations the span feeds: none, and it returns;
-some, and it writes a row of the few raw values each reads into that
-expectation's buffer (``spans/rows.py``: one ``list.extend``), and wakes the
-engine's worker now and then, as the SDK's ``BatchSpanProcessor`` does with
-its exporter. A span it cannot decide that way (the first of a new name,
-kind and scope, whose lookups the worker then builds; expectations testing
-an attribute against a regex, whose cost grows with the value; the spans the
-unmatched check reads, the first thousand or so; a span of another class) it
-parks whole, as it did every span before. On the worker, the processor's
+catch what it raises; so it does little. One lookup by span name
+(``_decided``: the decision for that name's scope and kind, then the one
+attribute value that decides) tells which expectations the span feeds: none,
+and it returns; some, and it writes a row of the few raw values each reads
+into that expectation's buffer (``spans/rows.py``: one ``list.extend``), and
+wakes the engine's worker now and then, as the SDK's ``BatchSpanProcessor``
+does with its exporter. The first span of a name (or of another scope or kind
+under it) is decided from the matcher's precompiled lookups (scope, then name,
+then kind), and the decision kept by name. A span it cannot decide that way
+(the first of a new name, kind and scope, whose lookups the worker then
+builds; expectations testing an attribute against a regex, whose cost grows
+with the value; the spans the unmatched check reads, the first thousand or
+so; a span of another class) it parks whole. On the worker, the processor's
 ``SpanReader`` (``spans/reader.py``) matches the parked spans and feeds the
 rows to the engine: processor (decide, write) -> reader (worker) -> engine.
 Neither raises into the application: the reader counts and logs its errors.
 
-Measured end to end (benchmarks/span_e2e.py, one process, GC on: SDK +
-BatchSpanProcessor, a SERVER span of 5 attributes, ~20 µs alone), parking
-every span of a watched kind cost +16 % a span that matches nothing and +25 %
-one that matches (2 watched values), most of it on the worker (1.9 and 3.4 µs
-a span: parked spans kept alive, then read and freed there, cold). Deciding
-here: +5 % and +15 to +16 %, of which the SDK's fan-out to a second processor
-is +1 to +4 %; ``on_end`` 0.26 µs (no match) and 0.63 µs (a row); the worker
-~0 and 1.1 to 1.5 µs (0.76 warm), mostly the engine's conversion of the
-values and its window closes.
+Measured (benchmarks/hot_path.py, the same loaded machine, one run each):
+``on_end`` 0.19 µs for a span that matches nothing (0.26 with the lookups by
+scope, name and kind per span) and 0.61 µs for a row with two watched values
+and the default ``explain_by`` (0.91 before the writers were written out per
+row shape, ``rows.py``). End to end (benchmarks/span_e2e.py, one process, GC
+on: SDK + BatchSpanProcessor, a SERVER span of 5 attributes, ~20 µs alone) a
+matched span still costs +15 to +16 %: most of it is the worker's (~1.1 µs a
+span: the values' conversion, ~0.3 µs, and the window closes' detectors,
+~0.5 µs a span for windows of 1,000), then the SDK's fan-out to a second
+processor (+0 to +2 %). Parking every span whole instead cost +16 % a span
+that matches nothing and +25 % one that matches (kept alive, then read and
+freed on the worker, cold).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import os
 import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.attributes import BoundedAttributes
@@ -49,7 +55,7 @@ from otel_drift._internal.settings import Settings
 from otel_drift._internal.signals.evaluation_spans import EvaluationSpans
 from otel_drift._internal.signals.metrics import DriftMetrics, ValueHistograms
 from otel_drift._internal.signals.violation_spans import ViolationSpans
-from otel_drift._internal.spans.matching import NO_CANDIDATES, SpanMatcher
+from otel_drift._internal.spans.matching import MAX_MATCH_KEYS, NO_CANDIDATES, SpanMatcher
 from otel_drift._internal.spans.reader import SpanReader, private_layout_holds
 
 _logger = logging.getLogger(__name__)
@@ -122,6 +128,12 @@ class DriftSpanProcessor(SpanProcessor):
         self._index = self._matcher.index
         self._rows = self._reader.rows
         self._unmatched = self._reader.unmatched
+        #: Per span name, the decision for spans of the name's scope and kind (the last
+        #: decided): (scope, kind, None, None, indices) to feed those (none: ``()``),
+        #: or (scope, kind, attribute, {value: indices}, indices for any other value):
+        #: ``Candidates.key``. Filled by ``_decide`` once the unmatched check is
+        #: decided; emptied at shutdown.
+        self._decided: dict[str, tuple[object, SpanKind, str | None, Any, Sequence[int]]] = {}
         self.engine.add_source(self._reader.drain)
         weak = weakref.ref(self)
 
@@ -164,58 +176,58 @@ class DriftSpanProcessor(SpanProcessor):
         # Decided here with lookups compiled once, each field read once, inline (every
         # call costs ~50 ns). A span matching nothing is neither parked nor read again;
         # a matched one leaves a row of the values read, not itself.
-        capacity = self._ended_capacity
-        if type(span) is _FAST_SPAN and capacity:
-            kind = span._kind
-            if type(kind) is SpanKind:
-                if not self._kinds[kind._value_]:
-                    # A kind no expectation matches (FastAPI's two ASGI spans a request,
-                    # or a service's client spans when only server spans are watched).
-                    return
-                if not self._unmatched.active:  # else the unmatched check reads the span
+        if type(span) is _FAST_SPAN:
+            indices: Sequence[int] | None = None
+            # One lookup by span name decides the usual span (its scope and kind those
+            # of the name's last span decided by _decide): ~0.1 µs when it matches nothing.
+            decided = self._decided.get(span._name)
+            if (
+                decided is not None
+                and span._kind is decided[1]
+                and span._instrumentation_scope is decided[0]
+                and type(span._attributes) is BoundedAttributes
+            ):
+                key = decided[2]
+                if key is None:
+                    indices = decided[4]  # the same for every span of the key
+                else:
                     try:
-                        scope = span._instrumentation_scope
-                        by_name = self._index.get("" if scope is None else scope._name)
-                        slots = None if by_name is None else by_name.get(span._name)
-                        candidates = None if slots is None else slots[kind._value_]
-                        if candidates is NO_CANDIDATES:
-                            return
-                        raw = span._attributes
-                        # None: a key not seen yet, whose candidates the worker builds.
-                        if candidates is not None and type(raw) is BoundedAttributes:
-                            attributes = raw._dict
-                            key = candidates.key
-                            indices: Sequence[int] | None
-                            if key is not None:
-                                indices = candidates.direct.get(attributes.get(key))
-                                if indices is None:
-                                    return  # its deciding attribute's value: none of ours
-                            else:
-                                indices = candidates.always
-                                if indices is None and candidates.equalities_only:
-                                    indices = candidates.matches(attributes)
-                                    if not indices:
-                                        return
-                            if indices is not None:
-                                try:
-                                    for index in indices:
-                                        rows = self._rows[index]
-                                        before = rows.write(span, attributes)
-                                        if before == rows.wake_at:
-                                            self.engine.wake()
-                                        elif not before:  # a no-op once the worker runs
-                                            self.engine.start_worker()
-                                        elif before < 0:  # its rows full: to the queue
-                                            self._reader.submit(index, span, attributes)
-                                except Exception:
-                                    # Not parked whole: rows written would count it twice.
-                                    self._reader.count_error()
-                                return
+                        indices = decided[3].get(span._attributes._dict.get(key), decided[4])
                     except Exception:
-                        pass  # parked whole: the reader reads it again and counts what fails
+                        indices = decided[4]  # unhashable: equal to no scalar of the file
+                if not indices:
+                    return
+            elif self._ended_capacity:
+                kind = span._kind
+                if type(kind) is SpanKind:
+                    if not self._kinds[kind._value_]:
+                        # A kind no expectation matches (FastAPI's two ASGI spans a
+                        # request, or client spans when only server spans are watched).
+                        return
+                    if not self._unmatched.active:  # else the unmatched check reads it
+                        try:
+                            indices = self._decide(span, kind)
+                        except Exception:
+                            indices = None  # parked whole: the reader reads it again
+            if indices is not None:
+                try:
+                    attributes = span._attributes._dict  # type: ignore[union-attr]
+                    for index in indices:
+                        rows = self._rows[index]
+                        before = rows.write(span, attributes)
+                        if before == rows.wake_at:
+                            self.engine.wake()
+                        elif not before:  # a no-op once the worker runs
+                            self.engine.start_worker()
+                        elif before < 0:  # its rows full: to the queue
+                            self._reader.submit(index, span, attributes)
+                except Exception:
+                    # Not parked whole: rows written would count it twice.
+                    self._reader.count_error()
+                return
         ended = self._ended
         parked = len(ended)
-        if parked < capacity:
+        if parked < self._ended_capacity:
             ended.append(span)
             if parked == self._ended_wake_before:
                 self.engine.wake()
@@ -223,6 +235,41 @@ class DriftSpanProcessor(SpanProcessor):
                 self.engine.start_worker()
             return
         self._match(span)  # parked spans at their bound (or shut down): in place
+
+    def _decide(self, span: ReadableSpan, kind: SpanKind) -> Sequence[int] | None:
+        """The expectations an SDK span feeds, from the matcher's index (scope, name,
+        kind, then its attributes), the decision remembered by span name for the next
+        (``_decided``); None when it cannot be decided here: it is parked whole."""
+        scope = span._instrumentation_scope
+        by_name = self._index.get("" if scope is None else scope._name)
+        slots = None if by_name is None else by_name.get(span._name)
+        candidates = None if slots is None else slots[kind._value_]
+        if candidates is None:
+            return None  # a key not seen yet, whose candidates the worker builds
+        raw = span._attributes
+        if type(raw) is not BoundedAttributes:
+            return None
+        decided = self._decided
+        if len(decided) >= MAX_MATCH_KEYS:
+            decided.clear()
+        if candidates is NO_CANDIDATES:
+            decided[span._name] = (scope, kind, None, None, ())
+            return ()
+        attributes = raw._dict
+        key = candidates.key
+        if key is not None:
+            direct, otherwise = candidates.direct, candidates.otherwise
+            decided[span._name] = (scope, kind, key, direct, otherwise)
+            try:
+                return direct.get(attributes.get(key), otherwise)
+            except Exception:
+                return otherwise  # unhashable: equal to no scalar of the file
+        if candidates.always is not None:
+            decided[span._name] = (scope, kind, None, None, candidates.always)
+            return candidates.always
+        if candidates.equalities_only:
+            return candidates.matches(attributes)
+        return None  # a regex: its cost grows with the value, on the worker
 
     def expectations_for(
         self,
@@ -247,6 +294,7 @@ class DriftSpanProcessor(SpanProcessor):
         # Spans that end from now on are matched in place, and dropped and counted
         # by the engine once it is shut down; those parked go in its last flush.
         self._ended_capacity = 0
+        self._decided.clear()
         try:
             self.engine.shutdown()
             self._reader.match_parked()  # any parked after that flush: dropped and counted

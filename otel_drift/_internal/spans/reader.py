@@ -267,11 +267,11 @@ class SpanReader:
         key = candidates.key
         if key is not None:
             try:
-                indices = candidates.direct.get(attributes.get(key))
+                indices = candidates.direct.get(attributes.get(key), candidates.otherwise)
             except Exception:
                 # Unhashable, or a hostile __hash__: equal to no scalar of the file.
-                return None
-            if indices is None:
+                indices = candidates.otherwise
+            if not indices:
                 return None
         else:
             indices = candidates.always

@@ -18,18 +18,21 @@ rows there are (``take``) and slices them into columns (``columns``), one C
 call per column; it computes durations and picks the first present of several
 attribute names. Parking the span itself instead (kept alive until the worker
 read and freed it, cold) cost ~1.9 µs a span there (benchmarks/span_e2e.py);
-a row costs ~0.25 µs to write and ~0.1 µs to read back.
+a row costs ~0.2 to 0.3 µs to write (a writer written out per row shape: up
+to three attribute names, with or without the events) and ~0.1 µs to read
+back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from itertools import compress
-from operator import is_not
+from operator import is_not, sub
 from typing import Any
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import SpanContext
 
 from otel_drift._internal.engine.segments import (
@@ -103,68 +106,162 @@ class Rows:
         #: Items at which the buffer is full, and at which the writer wakes the worker.
         self.limit = capacity * self.stride
         self.wake_at = max(1, capacity // 2) * self.stride
-        # -1: the general way, which writes the segments' values and events too.
-        self._count = -1 if self.segments else len(self.keys)
-        self._first, self._second = (*self.keys, "", "")[:2]
+        self._a, self._b, self._c = (*self.keys, "", "", "")[:3]
+        #: Appends an SDK span's row (private fields); returns the buffer's length
+        #: before, or -1 when it is full and nothing was written.
+        self.write: Callable[[ReadableSpan, Mapping[str, object]], int] = self._writer()
 
-    def write(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
-        """Append an SDK span's row (private fields); the buffer's length before, or -1
-        when it is full and nothing was written."""
+    def _writer(self) -> Callable[[ReadableSpan, Mapping[str, object]], int]:
+        """``write`` for this row's shape, written out for the usual ones: the default
+        ``explain_by`` (its flag variant and the span's events) with up to two watched
+        attribute names, or ``explain_by: []`` with up to two (a ``*map`` over the
+        names costs ~150 ns more a span: benchmarks/hot_path.py)."""
+        written = (
+            # The default explain_by: its flag variant is one of the keys, then the events.
+            {1: self._write1e, 2: self._write2e, 3: self._write3e}
+            if self.events
+            else {0: self._write0, 1: self._write1, 2: self._write2}
+        )
+        return written.get(len(self.keys), self._write_any)
+
+    def _write0(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+            )
+        )
+        return before
+
+    def _write1(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
         buffer = self.buffer
         before = len(buffer)
         if before >= self.limit:
             return -1
         get = attributes.get
-        count = self._count
-        # Written out for up to two names: a map over the keys costs ~3x as much.
-        if count == 2:
-            buffer.extend(
-                (
-                    span._context,
-                    span._start_time,
-                    span._end_time,
-                    span._status._status_code,
-                    get(self._first),
-                    get(self._second),
-                )
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+                get(self._a),
             )
-        elif count == 1:
-            buffer.extend(
-                (
-                    span._context,
-                    span._start_time,
-                    span._end_time,
-                    span._status._status_code,
-                    get(self._first),
-                )
+        )
+        return before
+
+    def _write2(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        get = attributes.get
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+                get(self._a),
+                get(self._b),
             )
-        elif not count:
-            buffer.extend(
-                (span._context, span._start_time, span._end_time, span._status._status_code)
+        )
+        return before
+
+    # With the span's events, when it has any: only a reference (the SDK's deque of
+    # them, whose truth test is C, not its BoundedList's, ~100 ns of Python); an empty
+    # list kept alive until the worker frees it cost more there (~1 µs a span, GC).
+
+    def _write1e(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        get = attributes.get
+        events = span._events
+        if type(events) is BoundedList:
+            events = events._dq  # type: ignore[attr-defined]
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+                get(self._a),
+                events or None,
             )
-        elif self.events:
-            buffer.extend(
-                (
-                    span._context,
-                    span._start_time,
-                    span._end_time,
-                    span._status._status_code,
-                    *map(get, self.keys),
-                    # Only events there are: an empty list kept alive until the worker
-                    # frees it cost more there (~1 µs a span, GC) than this test here.
-                    span._events or None,
-                )
+        )
+        return before
+
+    def _write2e(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        get = attributes.get
+        events = span._events
+        if type(events) is BoundedList:
+            events = events._dq  # type: ignore[attr-defined]
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+                get(self._a),
+                get(self._b),
+                events or None,
             )
-        else:
-            buffer.extend(
-                (
-                    span._context,
-                    span._start_time,
-                    span._end_time,
-                    span._status._status_code,
-                    *map(get, self.keys),
-                )
+        )
+        return before
+
+    def _write3e(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        get = attributes.get
+        events = span._events
+        if type(events) is BoundedList:
+            events = events._dq  # type: ignore[attr-defined]
+        buffer.extend(
+            (
+                span._context,
+                span._start_time,
+                span._end_time,
+                span._status._status_code,
+                get(self._a),
+                get(self._b),
+                get(self._c),
+                events or None,
             )
+        )
+        return before
+
+    def _write_any(self, span: ReadableSpan, attributes: Mapping[str, object]) -> int:
+        buffer = self.buffer
+        before = len(buffer)
+        if before >= self.limit:
+            return -1
+        row: list[object] = [
+            span._context,
+            span._start_time,
+            span._end_time,
+            span._status._status_code,
+        ]
+        row.extend(map(attributes.get, self.keys))
+        if self.events:
+            events = span._events
+            if type(events) is BoundedList:
+                events = events._dq  # type: ignore[attr-defined]
+            row.append(events or None)
+        buffer.extend(row)
         return before
 
     def values_of(
@@ -250,6 +347,10 @@ def _column(code: int, where: tuple[int, ...], rows: list[object], stride: int) 
     if code == DURATION:
         ends: Any = rows[_END::stride]
         starts: Any = rows[_START::stride]
+        try:
+            return list(map(sub, ends, starts))  # in C: ~15 ns a row, against ~60
+        except TypeError:
+            pass  # a time missing (None): row by row
         return [
             end - start if end is not None and start is not None else None
             for end, start in zip(ends, starts, strict=True)
