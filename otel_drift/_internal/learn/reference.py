@@ -118,11 +118,10 @@ class WindowScores:
         self.slice_rows = window // self.slices
         self.rows = 0
         self.samples = 0
-        #: Per closed slice: its counts, its values, its run, its size in windows.
+        #: Per closed slice: its counts, its values, its run.
         self._counts: list[Column] = []
         self._samples: list[int] = []
         self._runs: list[int] = []
-        self._whole: list[bool] = []
         self._run = 0
 
     def add(self, values: Column, *, follows: bool = True) -> None:
@@ -136,12 +135,18 @@ class WindowScores:
             self.rows += take
             start += take
             if self.rows == self.slice_rows:
-                self._close(whole=False)
+                self._close()
 
     def add_window(self, values: Column) -> None:
-        """One whole window of any size, scored alone, following the last one in time."""
+        """One whole window of any size, scored alone, following the last one in time.
+
+        For windows of varying size (Prometheus intervals): the scores must be
+        built with ``window=1``, so that each closed unit is one window.
+        """
+        if self.slices != 1:
+            raise ValueError("add_window needs WindowScores(..., window=1)")
         self._count(values)
-        self._close(whole=True)
+        self._close()
 
     def _new_run(self) -> None:
         self.rows = self.samples = 0
@@ -168,11 +173,10 @@ class WindowScores:
         assert self.categories is not None
         return self.categories.aligned(self.known)
 
-    def _close(self, *, whole: bool) -> None:
+    def _close(self) -> None:
         self._counts.append(np.array(self._observed(), dtype=np.float64))
         self._samples.append(self.samples)
         self._runs.append(self._run)
-        self._whole.append(whole)
         self.rows = self.samples = 0
         self._reset()
 
@@ -209,11 +213,9 @@ class WindowScores:
         for run in np.unique(runs):
             where = np.flatnonzero(runs == run)
             first, end = int(where[0]), int(where[-1]) + 1
-            for start in range(first, end):
-                span = 1 if self._whole[start] else self.slices
+            span = self.slices
+            for start in range(first, end - span + 1):
                 stop = start + span
-                if stop > end or (self.slices > 1 and self._whole[start:stop].count(True)):
-                    continue
                 if values[stop] - values[start] < max(self.min_samples, 1):
                     continue
                 observed = summed[stop] - summed[start]
